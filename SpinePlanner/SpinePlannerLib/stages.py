@@ -24,8 +24,16 @@ class StageSpec:
 
 
 STAGES: tuple[StageSpec, ...] = (
+    StageSpec("segmentation", "SpinePlannerLib.segmentation_stage:run",
+              "cord, CSF/thecal sac, vertebrae with levels, tumor from a seed"),
     StageSpec("tumor_measurement", "SpinePlannerLib.measure_stage:run",
               "tumor volume, centroid, diameters along the cord axis, compartment"),
+    StageSpec("tractography", "DTITractographyLib.stage:run",
+              "DTI fit, cord fiber tracking, Setzer tract-tumor relationship"),
+    StageSpec("synthetic_ct_check", "SyntheticCTCheckLib.stage:run",
+              "synthetic CT vs CT in the lesion (calcification) and in bone"),
+    StageSpec("vessels", "SpinePlannerLib.vessels_stage:run",
+              "vessel tree from angiography, tumor feeders, Adamkiewicz candidate"),
 )
 
 
