@@ -45,9 +45,16 @@ def resample(source: Volume, target_affine, target_shape, *, order: int = 1, cva
             [resample(source.with_array(arr[..., t]), target_affine, target_shape, order=order, cval=cval)
              for t in range(arr.shape[3])], axis=-1)
     data = arr.astype(np.float32) if order > 0 else arr
-    out = ndimage.affine_transform(
-        data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(int(s) for s in target_shape),
-        order=order, mode="constant", cval=cval, prefilter=order > 1)
+    shape = tuple(int(s) for s in target_shape)
+    # 'nearest' extends edge values so that voxel centres lying on the source's border (up to
+    # floating-point noise) keep their value; then everything further than half a voxel outside
+    # the source is set to cval, using a linear ramp of a zero-padded ones image (0.5 there).
+    out = ndimage.affine_transform(data, m[:3, :3], offset=m[:3, 3], output_shape=shape, order=order,
+                                   mode="nearest", prefilter=order > 1)
+    ones = np.pad(np.ones(arr.shape[:3], np.float32), 1)
+    inside = ndimage.affine_transform(ones, m[:3, :3], offset=m[:3, 3] + 1.0, output_shape=shape, order=1,
+                                      mode="constant", cval=0.0) >= 0.5 - 1e-6
+    out[~inside] = cval
     return out
 
 
