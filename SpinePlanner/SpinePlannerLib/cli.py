@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--kind", required=True)
     ph.add_argument("--out", required=True, metavar="DIR")
     ph.add_argument("--seed", type=int, default=0)
+
+    from SyntheticCTCheckLib.cohort import add_cohort_parser
+
+    add_cohort_parser(sub)
     return p
 
 
@@ -114,6 +118,10 @@ def main(argv=None) -> int:
             return _cmd_phantom(args)
         if args.command == "demo":
             return _cmd_demo(args, progress)
+        if args.command == "sct-cohort":
+            from SyntheticCTCheckLib.cohort import run_cohort_command
+
+            return run_cohort_command(args, progress)
     except InputError as exc:
         print(f"spineplan: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

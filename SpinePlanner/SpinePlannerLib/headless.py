@@ -20,6 +20,8 @@ def quiet_vtk_output() -> None:
 
     window = vtk.vtkStringOutputWindow()
     vtk.vtkOutputWindow.SetInstance(window)
+    # MRML also logs through vtkLogger (loguru) straight to stderr
+    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
 
 
 def register_segmentation_converters() -> None:

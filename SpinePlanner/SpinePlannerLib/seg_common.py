@@ -1,0 +1,148 @@
+"""Helpers shared by the segmentation engines (L1): working grids, components, overlap scores.
+
+The engines segment on a *working grid* whose axes point approximately along R, A and S, so
+that "axial slice" means ``array[:, :, k]`` whatever the acquisition orientation. For images
+whose voxel axes are already (nearly) aligned with the patient axes the working grid is an
+exact permutation/flip of the original voxels (no interpolation); strongly anisotropic images
+are resampled through world coordinates onto an isotropic grid.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import numpy as np
+from scipy import ndimage
+
+from .geometry import resample, resample_mask_like
+from .volume import Volume
+
+
+def axis_permutation(affine) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """Voxel axis and sign that best follows each of R, A, S.
+
+    Returns ``(perm, signs)``: working axis ``r`` is source axis ``perm[r]``, traversed in the
+    direction ``signs[r]`` (+1 or -1).
+    """
+    d = np.asarray(affine, float)[:3, :3]
+    d = d / np.linalg.norm(d, axis=0)
+    best = max(permutations(range(3)), key=lambda p: sum(abs(d[r, p[r]]) for r in range(3)))
+    signs = tuple(1 if d[r, best[r]] >= 0 else -1 for r in range(3))
+    return tuple(best), signs
+
+
+def ras_aligned_view(volume: Volume) -> Volume:
+    """The same voxels with axes permuted and flipped to run along +R, +A, +S (exact)."""
+    perm, signs = axis_permutation(volume.affine)
+    arr = np.transpose(volume.array, perm)
+    aff = np.eye(4)
+    aff[:3, 3] = volume.affine[:3, 3]
+    for r in range(3):
+        col = volume.affine[:3, perm[r]]
+        if signs[r] < 0:
+            arr = np.flip(arr, axis=r)
+            aff[:3, 3] += col * (volume.shape3[perm[r]] - 1)
+            col = -col
+        aff[:3, r] = col
+    return Volume(np.ascontiguousarray(arr), aff, volume.name, dict(volume.meta))
+
+
+def working_grid(volume: Volume, *, spacing_mm: float, max_anisotropy: float, order: int = 1,
+                 min_spacing_mm: float = 0.0) -> Volume:
+    """A RAS-aligned grid of ``volume``.
+
+    An exact axis permutation when the voxels are nearly isotropic (largest/smallest size at
+    most ``max_anisotropy``) and not finer than ``min_spacing_mm``; otherwise an isotropic
+    resampling (through world coordinates) of the same field of view at ``spacing_mm`` (or the
+    smallest voxel size when that is coarser and the image is not too fine).
+    """
+    view = ras_aligned_view(volume)
+    sp = view.spacing
+    if sp.max() / sp.min() <= max_anisotropy and sp.min() >= min_spacing_mm:
+        return view
+    step = max(min(float(sp.min()), spacing_mm), 0.2)
+    if sp.min() < min_spacing_mm:
+        step = spacing_mm
+    extent = (np.asarray(view.shape3) - 1) * sp
+    shape = tuple(int(np.floor(e / step)) + 1 for e in extent)
+    aff = view.affine.copy()
+    aff[:3, :3] = view.direction * step
+    arr = resample(view, aff, shape, order=order, cval=float(np.min(view.array)))
+    return Volume(arr, aff, volume.name, dict(volume.meta))
+
+
+def mask_to_grid(mask: np.ndarray, grid: Volume, target: Volume) -> Volume:
+    """A 0/1 mask on ``grid`` carried onto ``target``'s grid through world coordinates."""
+    src = grid.with_array(mask.astype(np.uint8))
+    if src.same_grid(target):
+        return src
+    return resample_mask_like(src, target)
+
+
+def labels_to_grid(labels: np.ndarray, grid: Volume, target: Volume) -> Volume:
+    """An integer label map on ``grid`` carried onto ``target``'s grid (per-label linear
+    interpolation of the indicator, each target voxel taking the label of largest weight >= 0.5)."""
+    src = grid.with_array(labels)
+    if src.same_grid(target):
+        return src.with_array(labels.copy())
+    out = np.zeros(target.shape3, dtype=labels.dtype)
+    best = np.zeros(target.shape3, dtype=np.float32)
+    for value in np.unique(labels[labels > 0]):
+        frac = resample(grid.with_array((labels == value).astype(np.float32)), target.affine, target.shape3, order=1)
+        take = (frac >= 0.5) & (frac > best)
+        out[take] = value
+        best = np.maximum(best, frac)
+    return target.with_array(out)
+
+
+def largest_component(mask: np.ndarray, *, structure=None) -> np.ndarray:
+    """The largest connected component of a binary mask (empty stays empty)."""
+    lab, n = ndimage.label(mask, structure=structure)
+    if n <= 1:
+        return lab > 0
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return lab == int(np.argmax(sizes))
+
+
+def component_at(mask: np.ndarray, point, *, structure=None) -> np.ndarray:
+    """The connected component of ``mask`` containing voxel ``point`` (or the one nearest to it)."""
+    lab, n = ndimage.label(mask, structure=structure)
+    if n == 0:
+        return np.zeros_like(mask, dtype=bool)
+    idx = tuple(int(round(c)) for c in point)
+    value = lab[idx] if all(0 <= i < s for i, s in zip(idx, mask.shape, strict=True)) else 0
+    if value == 0:
+        pts = np.argwhere(lab > 0)
+        value = lab[tuple(pts[np.argmin(np.sum((pts - np.asarray(point)) ** 2, axis=1))])]
+    return lab == value
+
+
+def ball(radius_mm: float, spacing) -> np.ndarray:
+    """Boolean ball structuring element of ``radius_mm`` for voxels of ``spacing`` (mm)."""
+    sp = np.asarray(spacing, float)
+    r = np.maximum(np.floor(radius_mm / sp + 1e-9).astype(int), 0)
+    grids = np.meshgrid(*[np.arange(-k, k + 1) * s for k, s in zip(r, sp, strict=True)], indexing="ij")
+    return sum(g**2 for g in grids) <= radius_mm**2 + 1e-9
+
+
+def disk(radius_mm: float, spacing2) -> np.ndarray:
+    """Boolean disk structuring element (2D) of ``radius_mm`` for pixels of ``spacing2`` (mm)."""
+    return ball(radius_mm, tuple(spacing2))
+
+
+def dice(a, b) -> float:
+    """Dice overlap of two binary arrays (1.0 when both are empty)."""
+    a = np.asarray(a) > 0
+    b = np.asarray(b) > 0
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.count_nonzero(a & b)) / total
+
+
+def robust_range(values: np.ndarray) -> tuple[float, float]:
+    """1st and 99th percentiles of ``values`` (a subsample for large arrays)."""
+    v = np.asarray(values).ravel()
+    if v.size > 400_000:
+        v = v[:: v.size // 400_000]
+    lo, hi = np.percentile(v, [1.0, 99.0])
+    return float(lo), float(hi)

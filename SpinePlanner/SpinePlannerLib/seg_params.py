@@ -1,0 +1,305 @@
+"""Parameters of the segmentation engines (one plain dataclass per operation).
+
+Every threshold below is a documented, user-adjustable setting chosen on the project's phantoms
+and the real test images (``../shared/data``); none of them is a published value. Stages read
+overrides from ``ctx.params["segmentation"]`` (see :func:`segmentation_params_from_dict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+CONTRASTS = ("t2", "t1", "ct")
+"""Image contrasts the classical cord engine knows: CSF bright (t2, stir), CSF dark (t1, t1c),
+and CT (cord inside the bony canal)."""
+
+ENGINES = ("classical", "monai")
+
+LEVEL_NAMES = (
+    [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
+    + [f"S{i}" for i in range(1, 6)]
+)
+"""Vertebral levels from cranial to caudal (C1 ... S5); the sacrum is treated as S1 downwards."""
+
+
+def _check_range(name: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi):
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+
+
+@dataclass
+class CordParams:
+    """Spinal cord and thecal sac (CSF) segmentation on MRI or CT.
+
+    Attributes
+    ----------
+    working_spacing_mm : float
+        Isotropic spacing (mm) of the working grid used when the image is anisotropic (ratio of
+        largest to smallest voxel size above ``max_anisotropy``); otherwise the image's own grid is
+        used after an exact axis permutation.
+    max_anisotropy : float
+        Largest voxel-size ratio segmented without resampling.
+    cord_area_mm2 : tuple of float
+        Plausible cross-sectional area (mm^2) of the cord in one axial slice (min, max). Holes of
+        other sizes are not cord candidates.
+    min_length_mm : float
+        The cord must be followed over at least this cranio-caudal length (mm) to count as found.
+    min_contrast : float
+        Smallest accepted ratio ``(CSF - cord) / (CSF + cord)`` of median intensities (MRI; for CT
+        the HU difference canal-vs-bone is used instead). Below it the contrast does not separate
+        the cord and the result is "not found".
+    boundary_fraction : float
+        Cord/CSF border placed at ``cord + f * (CSF - cord)`` of the local median intensities
+        (0.5 = half-maximum, the partial-volume-unbiased border).
+    sac_fraction : float
+        Outer thecal-sac border at ``outside + f * (CSF - outside)`` (local medians).
+    max_sac_radius_mm : float
+        Largest distance (mm) of a thecal-sac voxel from the cord centre in its slice.
+    bone_hu : float
+        CT: bone threshold (HU) used to find the bony canal.
+    ct_cord_fraction : float
+        CT: the cord is approximated as the canal's central part with this fraction of the canal
+        area (documented setting; CT does not separate cord from CSF reliably).
+    smoothing_mm : float
+        Gaussian pre-smoothing (sigma, mm).
+    """
+
+    working_spacing_mm: float = 0.8
+    max_anisotropy: float = 1.6
+    cord_area_mm2: tuple[float, float] = (12.0, 260.0)
+    min_length_mm: float = 12.0
+    min_contrast: float = 0.15
+    boundary_fraction: float = 0.5
+    sac_fraction: float = 0.5
+    max_sac_radius_mm: float = 11.0
+    bone_hu: float = 180.0
+    ct_cord_fraction: float = 0.35
+    smoothing_mm: float = 0.4
+
+    def __post_init__(self):
+        _check_range("working_spacing_mm", self.working_spacing_mm, 0.2, 3.0)
+        _check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
+        lo, hi = self.cord_area_mm2
+        if not 0 < lo < hi:
+            raise ValueError(f"cord_area_mm2 must be (min, max) with 0 < min < max, got {self.cord_area_mm2}")
+        _check_range("min_length_mm", self.min_length_mm, 0.0, 500.0)
+        _check_range("min_contrast", self.min_contrast, 0.0, 1.0)
+        _check_range("boundary_fraction", self.boundary_fraction, 0.05, 0.95)
+        _check_range("sac_fraction", self.sac_fraction, 0.05, 0.95)
+        _check_range("max_sac_radius_mm", self.max_sac_radius_mm, 3.0, 40.0)
+        _check_range("bone_hu", self.bone_hu, 50.0, 1500.0)
+        _check_range("ct_cord_fraction", self.ct_cord_fraction, 0.05, 1.0)
+        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+
+
+@dataclass
+class TumorParams:
+    """Tumor from one seed point (region growing constrained by the seed's intensity statistics).
+
+    Attributes
+    ----------
+    seed_radius_mm : float
+        Radius (mm) of the ball around the seed whose intensities define the tumor's statistics.
+    tolerance_sd : float
+        First region: seed median +- ``tolerance_sd`` robust standard deviations; the final range
+        reaches half-way to the nearest darker and brighter neighbouring tissue levels but is
+        never narrower than this.
+    max_radius_mm : float
+        The tumor is confined to a ball of this radius (mm) around the seed.
+    opening_mm : float
+        Radius (mm) of the morphological opening that cuts thin leaks (noise bridges into a
+        neighbour of similar intensity); the border it shaves off is restored by a short
+        reconstruction inside the accepted voxels.
+    smoothing_mm : float
+        Gaussian pre-smoothing (sigma, mm).
+    background_fraction : float
+        A seed whose intensity is below this fraction of the image's robust range (1st..99th
+        percentile) on MRI, or below -500 HU on CT, lies in background (air): an input error.
+    """
+
+    seed_radius_mm: float = 2.5
+    tolerance_sd: float = 2.5
+    max_radius_mm: float = 45.0
+    opening_mm: float = 1.5
+    smoothing_mm: float = 0.3
+    background_fraction: float = 0.04
+
+    def __post_init__(self):
+        _check_range("seed_radius_mm", self.seed_radius_mm, 0.5, 20.0)
+        _check_range("tolerance_sd", self.tolerance_sd, 0.1, 20.0)
+        _check_range("max_radius_mm", self.max_radius_mm, 3.0, 200.0)
+        _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
+        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+        _check_range("background_fraction", self.background_fraction, 0.0, 0.5)
+
+
+@dataclass
+class VertebraeParams:
+    """Bone, vertebrae and level names (CT; MRI bodies where noted).
+
+    Attributes
+    ----------
+    working_spacing_mm : float
+        Images finer than this (mm) are resampled to it for vertebra labelling (speed).
+    bone_hu : float
+        Cortical bone threshold (HU).
+    cancellous_hu : float
+        Cancellous bone threshold (HU); voxels above it, closed over one voxel and hole-filled
+        per axial slice, form the bone mask with everything above ``bone_hu``.
+    spine_radius_mm : float
+        Bone within this in-plane distance (mm) of the canal centre belongs to the spine; bone
+        connected to it beyond this distance is treated as rib.
+    body_half_width_mm, body_depth_mm : float
+        Box in front of the canal (half width left-right, depth anterior; mm) holding the bodies.
+    footprint_hu : float
+        Body footprint: box voxels whose mean over 30 mm cranio-caudally exceeds this (HU).
+    endplate_hu : float
+        Bright endplate level (HU) on both sides of a disc.
+    disc_contrast_hu : float
+        A disc voxel is darker than both endplate neighbours by at least this (HU).
+    endplate_window_mm : float
+        Endplates are looked for within this distance (mm) above and below a disc voxel.
+    min_disc_score : float
+        Smallest fraction of the body footprint showing the disc pattern for a disc.
+    disc_search_mm : tuple of float
+        (min, max) vertebral pitch (mm): discs closer than the minimum are one disc.
+    min_body_height_mm : float
+        Shortest vertebral body kept between two discs (mm); half of it at the field's edge.
+    arch_depth_mm, arch_half_width_mm : float
+        Region behind the canal (depth, half width; mm) where laminae are looked for.
+    arch_marker_half_width_mm : float
+        Half width (mm) of the posterior half of the ring around the canal that seeds an arch.
+    min_arch_mm : float
+        Shortest run of lamina bone (mm) counted as one posterior arch (except at the edges).
+    anchor_level : str or None
+        A level the user names for one vertebra (e.g. ``"L1"``), with ``anchor_ras``.
+    anchor_ras : tuple of float or None
+        RAS (mm) point inside the named vertebra.
+    auto_anchor : bool
+        Try automatic anchoring (lowest vertebra bearing ribs on both sides = T12) without a
+        user anchor.
+    """
+
+    working_spacing_mm: float = 1.5
+    bone_hu: float = 200.0
+    cancellous_hu: float = 120.0
+    spine_radius_mm: float = 55.0
+    body_half_width_mm: float = 25.0
+    body_depth_mm: float = 70.0
+    footprint_hu: float = 90.0
+    endplate_hu: float = 150.0
+    disc_contrast_hu: float = 50.0
+    endplate_window_mm: float = 6.0
+    min_disc_score: float = 0.1
+    disc_search_mm: tuple[float, float] = (15.0, 45.0)
+    min_body_height_mm: float = 9.0
+    arch_depth_mm: float = 12.0
+    arch_half_width_mm: float = 8.0
+    arch_marker_half_width_mm: float = 10.0
+    min_arch_mm: float = 5.0
+    anchor_level: str | None = None
+    anchor_ras: tuple[float, float, float] | None = None
+    auto_anchor: bool = True
+
+    def __post_init__(self):
+        _check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
+        _check_range("bone_hu", self.bone_hu, 50.0, 2000.0)
+        _check_range("cancellous_hu", self.cancellous_hu, 0.0, self.bone_hu)
+        _check_range("spine_radius_mm", self.spine_radius_mm, 20.0, 150.0)
+        _check_range("body_half_width_mm", self.body_half_width_mm, 5.0, 60.0)
+        _check_range("body_depth_mm", self.body_depth_mm, 20.0, 150.0)
+        _check_range("endplate_window_mm", self.endplate_window_mm, 1.0, 20.0)
+        _check_range("min_disc_score", self.min_disc_score, 0.0, 1.0)
+        lo, hi = self.disc_search_mm
+        if not 0 < lo < hi:
+            raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
+        _check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
+        _check_range("arch_depth_mm", self.arch_depth_mm, 2.0, 40.0)
+        _check_range("arch_half_width_mm", self.arch_half_width_mm, 2.0, 30.0)
+        _check_range("arch_marker_half_width_mm", self.arch_marker_half_width_mm, 2.0, 40.0)
+        _check_range("min_arch_mm", self.min_arch_mm, 0.0, 40.0)
+        if self.anchor_level is not None:
+            if str(self.anchor_level).upper() not in LEVEL_NAMES:
+                raise ValueError(f"anchor level {self.anchor_level!r} is not one of C1..S5")
+            self.anchor_level = str(self.anchor_level).upper()
+            if self.anchor_ras is None:
+                raise ValueError("anchor_level needs anchor_ras (a RAS point in mm inside that vertebra)")
+        if self.anchor_ras is not None:
+            if len(self.anchor_ras) != 3:
+                raise ValueError(f"anchor_ras must be three numbers R, A, S (mm), got {self.anchor_ras}")
+            self.anchor_ras = tuple(float(v) for v in self.anchor_ras)
+            if self.anchor_level is None:
+                raise ValueError("anchor_ras needs anchor_level (e.g. 'L1')")
+
+
+@dataclass
+class SegmentationParams:
+    """What the segmentation stage runs and with which engine.
+
+    Attributes
+    ----------
+    cord_engine, tumor_engine : str
+        ``"classical"`` (default) or ``"monai"`` (needs ``model_path`` and the ``ml`` extra).
+    model_path : str or None
+        TorchScript file (``.pt``) or MONAI bundle directory for the MONAI engine.
+    keep_given : bool
+        Never overwrite label maps the user supplied (``--cord-seg``, ``--tumor-seg``).
+    foreground_seeds_ras, background_seeds_ras : list of RAS points (mm)
+        Extra tumor seeds ("grow from seeds" refinement).
+    cord, tumor, vertebrae : the engines' own parameters.
+    """
+
+    cord_engine: str = "classical"
+    tumor_engine: str = "classical"
+    model_path: str | None = None
+    keep_given: bool = True
+    foreground_seeds_ras: list = field(default_factory=list)
+    background_seeds_ras: list = field(default_factory=list)
+    cord: CordParams = field(default_factory=CordParams)
+    tumor: TumorParams = field(default_factory=TumorParams)
+    vertebrae: VertebraeParams = field(default_factory=VertebraeParams)
+
+    def __post_init__(self):
+        for name in ("cord_engine", "tumor_engine"):
+            if getattr(self, name) not in ENGINES:
+                raise ValueError(f"{name} must be one of {ENGINES}, got {getattr(self, name)!r}")
+        if "monai" in (self.cord_engine, self.tumor_engine) and not self.model_path:
+            raise ValueError("the monai engine needs model_path (a TorchScript .pt file or a MONAI bundle folder)")
+        for name in ("foreground_seeds_ras", "background_seeds_ras"):
+            pts = getattr(self, name)
+            for p in pts:
+                if len(p) != 3:
+                    raise ValueError(f"{name}: every seed must be three numbers R, A, S (mm), got {p}")
+
+
+def _dataclass_from_dict(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for k, v in data.items():
+        if isinstance(v, list) and k.endswith(("_mm2", "_mm")) and len(v) == 2:
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)
+
+
+def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
+    """Build :class:`SegmentationParams` from ``ctx.params["segmentation"]``.
+
+    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` dicts, and the short form
+    ``{"anchor": {"level": "L1", "ras": [r, a, s]}}`` for a user-named vertebra.
+    """
+    data = dict(data or {})
+    nested = {}
+    for key, cls in (("cord", CordParams), ("tumor", TumorParams), ("vertebrae", VertebraeParams)):
+        sub = dict(data.pop(key, {}) or {})
+        if key == "vertebrae" and "anchor" in data:
+            anchor = data.pop("anchor") or {}
+            sub.setdefault("anchor_level", anchor.get("level"))
+            sub.setdefault("anchor_ras", anchor.get("ras"))
+        nested[key] = _dataclass_from_dict(cls, sub, f"segmentation.{key}")
+    top = _dataclass_from_dict(SegmentationParams, {k: v for k, v in data.items()}, "segmentation")
+    top.cord, top.tumor, top.vertebrae = nested["cord"], nested["tumor"], nested["vertebrae"]
+    return top

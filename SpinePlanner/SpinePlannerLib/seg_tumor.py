@@ -1,0 +1,265 @@
+"""Tumor from one seed point, refinable with more seeds (classical engine, L1).
+
+Method
+------
+1. The seed's intensity ``mu`` is the median in a ball of ``seed_radius_mm``; its spread
+   ``sigma`` the robust standard deviation there (at least 1 % of the image's robust range).
+   A seed darker than ``background_fraction`` of the robust range (MRI) or below -500 HU (CT)
+   lies in background: :class:`~SpinePlannerLib.errors.InputError`.
+2. A first region is grown from the seed within ``mu +- tolerance_sd * sigma``. The median
+   intensities of the darker and of the brighter tissue in a shell 1-3 mm around it are the
+   neighbour levels; the final accepted range reaches half-way to each neighbour level
+   (half-maximum borders), but never closer to ``mu`` than ``tolerance_sd * sigma``.
+3. The region is the connected component at the seed of the accepted voxels within
+   ``max_radius_mm``, inside the allowed region (the thecal sac when the seed is in it: an
+   intradural tumor; outside the sac otherwise), after an opening of ``opening_mm`` that cuts
+   thin leaks; holes are filled.
+4. Refinement ("grow from seeds"): every extra foreground seed adds the component grown from it
+   with its own statistics; background seeds inside the region split it with a marker watershed
+   on the gradient magnitude (foreground seeds against background seeds), keeping the
+   foreground side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from scipy.signal import find_peaks
+from skimage.segmentation import watershed
+
+from .context import Progress, no_progress
+from .errors import InputError
+from .seg_common import ball, component_at, robust_range
+from .seg_params import TumorParams
+from .volume import Volume
+
+
+@dataclass
+class TumorResult:
+    """Outcome of :func:`grow_tumor`.
+
+    Attributes
+    ----------
+    mask : Volume
+        0/1 tumor mask on the input image's grid.
+    stats : dict
+        Seed median and spread, accepted range, neighbour levels (image units), voxel count,
+        whether the search radius was reached.
+    warnings : list of str
+    """
+
+    mask: Volume
+    stats: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def _seed_ijk(volume: Volume, ras, option: str) -> np.ndarray:
+    ras = np.asarray(ras, float)
+    if ras.shape != (3,) or not np.all(np.isfinite(ras)):
+        raise InputError(option, f"expected three numbers R,A,S in mm, got {ras.tolist()}")
+    if not volume.contains_ras(ras):
+        lo, hi = volume.bounds_ras()
+        raise InputError(option, f"point {np.round(ras, 2).tolist()} is outside the image "
+                                 f"(RAS bounds {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()} mm)")
+    return np.clip(np.round(volume.ras_to_ijk(ras)).astype(int), 0, np.asarray(volume.shape3) - 1)
+
+
+def _crop_box(shape, centre_ijk, half) -> tuple[slice, slice, slice]:
+    return tuple(slice(max(int(c) - int(h), 0), min(int(c) + int(h) + 1, int(s)))
+                 for c, h, s in zip(centre_ijk, half, shape, strict=True))
+
+
+def _ball_values(img: np.ndarray, ijk, radius_mm: float, spacing) -> np.ndarray:
+    st = ball(radius_mm, spacing)
+    r = (np.asarray(st.shape) - 1) // 2
+    sl = tuple(slice(max(c - k, 0), c + k + 1) for c, k in zip(ijk, r, strict=True))
+    sub = img[sl]
+    off = tuple(max(k - c, 0) for c, k in zip(ijk, r, strict=True))
+    st = st[tuple(slice(o, o + n) for o, n in zip(off, sub.shape, strict=True))]
+    return sub[st]
+
+
+def _nearest_mode(values: np.ndarray, sigma: float, mu: float) -> float | None:
+    """The tissue level in ``values`` nearest to ``mu``: of the histogram peaks (bins of
+    ``sigma``, lightly smoothed) at least a quarter as high as the highest, the one closest to
+    ``mu``. None with fewer than 5 values.
+
+    The shell around a region mixes pure neighbouring tissues (peaks) with partial-volume
+    voxels (spread thinly between the peaks); the border lies towards the nearest tissue.
+    """
+    if values.size < 5:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    n = int(np.clip((hi - lo) / max(sigma, 1e-6), 1, 200))
+    hist, edges = np.histogram(values, bins=n, range=(lo, hi + 1e-6))
+    hist = ndimage.gaussian_filter1d(hist.astype(float), 1.0, mode="constant")
+    peaks, _ = find_peaks(np.concatenate([[0.0], hist, [0.0]]), height=0.25 * hist.max())
+    peaks = peaks - 1
+    if peaks.size == 0:
+        peaks = np.array([int(np.argmax(hist))])
+    centres = (edges[peaks] + edges[peaks + 1]) / 2
+    return float(centres[np.argmin(np.abs(centres - mu))])
+
+
+def _partial_volume_rim(img: np.ndarray, region: np.ndarray, mu: float, allowed: np.ndarray,
+                        passes: int = 1) -> np.ndarray:
+    """Add border voxels that are at least half tumor by the *local* half-maximum rule.
+
+    A voxel next to the region with value ``v`` is a mix of tumor (``mu``) and the tissue beyond
+    it; with that tissue's level ``n`` taken as the most different value among its 26
+    neighbours outside the region, the voxel is included when ``v`` lies on the tumor's side of
+    ``(mu + n) / 2``. The border towards CSF and towards the cord thus each sit at their own
+    half-maximum, which one global intensity range cannot do.
+    """
+    st = ndimage.generate_binary_structure(3, 1)
+    for _ in range(passes):
+        rim = ndimage.binary_dilation(region, structure=st) & ~region & allowed
+        if not rim.any():
+            break
+        hi_nb = ndimage.maximum_filter(np.where(region, -np.inf, img), footprint=st)
+        lo_nb = ndimage.minimum_filter(np.where(region, np.inf, img), footprint=st)
+        take = rim & (((img > mu) & (img <= (mu + hi_nb) / 2)) | ((img <= mu) & (img >= (mu + lo_nb) / 2)))
+        if not take.any():
+            break
+        region = region | take
+    return region
+
+
+def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.ndarray, sigma_floor: float):
+    """Region grown from voxel ``ijk`` (see module docstring, steps 1-3)."""
+    vals = _ball_values(img, ijk, params.seed_radius_mm, spacing)
+    mu = float(np.median(vals))
+    sigma = max(1.4826 * float(np.median(np.abs(vals - mu))), sigma_floor)
+    tol = params.tolerance_sd * sigma
+    first = component_at((img >= mu - tol) & (img <= mu + tol) & allowed, ijk)
+    near = ndimage.binary_dilation(first, structure=ball(1.0, spacing))
+    far = ndimage.binary_dilation(first, structure=ball(3.0, spacing))
+    shell = img[far & ~near & allowed]
+    lo_level = _nearest_mode(shell[shell < mu - 2.0 * tol], sigma, mu)
+    hi_level = _nearest_mode(shell[shell > mu + 2.0 * tol], sigma, mu)
+    lower = min(mu - tol, (mu + lo_level) / 2) if lo_level is not None else mu - tol
+    upper = max(mu + tol, (mu + hi_level) / 2) if hi_level is not None else mu + tol
+    accepted = (img >= lower) & (img <= upper) & allowed
+    region = component_at(accepted, ijk)
+    if params.opening_mm > 0:
+        # opening cuts thin noise bridges into neighbours; a short reconstruction inside the
+        # accepted voxels then restores the border and the tips the opening shaved off
+        st = ball(params.opening_mm, spacing)
+        opened = ndimage.binary_opening(region, structure=st)
+        if opened[tuple(ijk)]:
+            core = component_at(opened, ijk)
+            steps = int(np.ceil(params.opening_mm / float(np.min(spacing)))) + 1
+            region = ndimage.binary_dilation(core, structure=ndimage.generate_binary_structure(3, 1),
+                                             iterations=steps, mask=region)
+    region = _partial_volume_rim(img, region, mu, allowed)
+    region = ndimage.binary_fill_holes(region)
+    stats = {"seed_median": mu, "seed_sd": sigma, "accepted_range": [lower, upper],
+             "darker_neighbour": lo_level, "brighter_neighbour": hi_level}
+    return region, stats
+
+
+def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, ct: bool = False,
+               allowed: Volume | None = None, forbidden: Volume | None = None,
+               foreground_seeds_ras=(), background_seeds_ras=(), progress: Progress = no_progress) -> TumorResult:
+    """Segment the tumor around ``seed_ras``.
+
+    Parameters
+    ----------
+    volume : Volume
+        T2, T1c or CT image (any grid, RAS affine).
+    seed_ras : array (3,)
+        A point inside the tumor, RAS mm.
+    params : TumorParams
+    ct : bool
+        True when ``volume`` is in HU (background test at -500 HU).
+    allowed, forbidden : Volume or None
+        0/1 masks on ``volume``'s grid: the tumor stays inside ``allowed`` and outside
+        ``forbidden`` (e.g. the thecal sac for an intradural seed, the sac for an extradural one).
+    foreground_seeds_ras, background_seeds_ras : sequences of RAS points (mm)
+        Refinement seeds (see module docstring).
+
+    Returns
+    -------
+    TumorResult
+        Mask on ``volume``'s grid.
+
+    Raises
+    ------
+    InputError
+        Seed outside the image or in background (``--tumor-seed``).
+    """
+    params = params or TumorParams()
+    if volume.array.ndim != 3:
+        raise ValueError("grow_tumor expects a 3D volume")
+    seed = _seed_ijk(volume, seed_ras, "--tumor-seed")
+    fg = [_seed_ijk(volume, p, "foreground seed") for p in foreground_seeds_ras]
+    bg = [_seed_ijk(volume, p, "background seed") for p in background_seeds_ras]
+    sp = volume.spacing
+    progress(0.05, "seed statistics")
+    raw = volume.array.astype(np.float32)
+    lo, hi = robust_range(raw)
+    seed_vals = _ball_values(raw, seed, params.seed_radius_mm, sp)
+    seed_level = float(np.median(seed_vals))
+    if ct and seed_level < -500.0:
+        raise InputError("--tumor-seed", f"the point lies in air/background (median {seed_level:.0f} HU around it); "
+                                         "click inside the tumor")
+    if not ct and seed_level < lo + params.background_fraction * (hi - lo):
+        raise InputError("--tumor-seed", f"the point lies in background (signal {seed_level:.3g}, below "
+                                         f"{params.background_fraction:.0%} of the image's range); click inside the tumor")
+    # work in a box around all seeds
+    pts = np.array([seed, *fg, *bg])
+    half = np.ceil((params.max_radius_mm + 2.0) / sp).astype(int)
+    centre = (pts.min(axis=0) + pts.max(axis=0)) // 2
+    half = half + (pts.max(axis=0) - pts.min(axis=0)) // 2
+    box = _crop_box(volume.shape3, centre, half)
+    off = np.array([s.start for s in box])
+    img = raw[box]
+    if params.smoothing_mm > 0:
+        img = ndimage.gaussian_filter(img, sigma=params.smoothing_mm / sp)
+    ok = np.ones(img.shape, bool)
+    if allowed is not None:
+        ok &= allowed.array[box] > 0
+    if forbidden is not None:
+        ok &= ~(forbidden.array[box] > 0)
+    s_local = seed - off
+    ok[tuple(s_local)] = True  # the seed itself is always allowed
+    grid_idx = np.indices(img.shape, dtype=np.float32)
+    dist2 = sum(((grid_idx[d] - s_local[d]) * sp[d]) ** 2 for d in range(3))
+    within = dist2 <= params.max_radius_mm**2
+    for p in fg:
+        q = p - off
+        within |= sum(((grid_idx[d] - q[d]) * sp[d]) ** 2 for d in range(3)) <= params.max_radius_mm**2
+    ok &= within
+    sigma_floor = 0.01 * (hi - lo)
+    progress(0.3, "growing from the seed")
+    region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor)
+    warnings = []
+    for p in fg:
+        q = p - off
+        if not region[tuple(q)]:
+            extra, _ = _grow_one(img, q, sp, params, ok, sigma_floor)
+            region |= extra
+    if bg:
+        inside = [p - off for p in bg if region[tuple(p - off)]]
+        if inside:
+            progress(0.7, "splitting at background seeds")
+            markers = np.zeros(img.shape, np.int32)
+            for q in [s_local, *[p - off for p in fg]]:
+                markers[tuple(q)] = 1
+            for q in inside:
+                markers[tuple(q)] = 2
+            grad = ndimage.gaussian_gradient_magnitude(img, sigma=max(0.5, params.smoothing_mm) / sp)
+            ws = watershed(grad, markers, mask=region)
+            region = ws == 1
+    reached = bool(np.any(region & (dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2)))
+    if reached:
+        warnings.append(f"the tumor region reached the search limit ({params.max_radius_mm} mm from the seed): "
+                        "the border may be leaking; add background seeds or check the seed")
+    out = np.zeros(volume.shape3, np.uint8)
+    out[box] = region
+    stats.update(voxels=int(region.sum()), reached_search_limit=reached,
+                 volume_ml=float(region.sum() * volume.voxel_volume_ml))
+    progress(1.0, "tumor grown")
+    return TumorResult(volume.with_array(out, name="tumor"), stats, warnings)

@@ -1,0 +1,437 @@
+"""Bone, vertebrae and level names on CT (classical engine, L1).
+
+Method
+------
+On a RAS-aligned working grid (axial slices ``[:, :, k]``):
+
+1. *Canal*: the bony canal is followed slice by slice (:func:`seg_cord.bony_canal`); its centre
+   is the spine's axis. Without a canal there is no spine to label ("not found").
+2. *Bone*: voxels above ``cancellous_hu`` closed over one in-plane voxel and hole-filled per
+   slice (cortex encloses cancellous bone), plus everything above ``bone_hu``; the canal is
+   removed. Spine bone is the bone within ``spine_radius_mm`` of the canal centre.
+3. *Discs*: in a box in front of the canal (straightened along the canal), a disc is a dark
+   slab *sandwiched* between two bright endplates within ``endplate_window_mm`` above and
+   below; the score of a slice is the fraction of the body footprint showing that pattern.
+   Peaks of the score at least ``disc_search_mm[0]`` apart are discs; bodies lie between them.
+4. *Posterior arches*: behind the canal the laminae of consecutive vertebrae are separated by
+   the interlaminar spaces; runs of bone there are arches. An arch belongs to the vertebra whose
+   body range (from its lower disc up to its upper disc) contains the arch's upper end; a second
+   arch claiming the same body belongs to the next vertebra up (possibly one whose body lies
+   above the field of view).
+5. *Labels*: a marker watershed on the negative distance transform of the spine bone floods
+   from the body and arch markers, so borders fall at the narrow necks (facet joints, discs).
+   Bone reaching beyond ``spine_radius_mm`` laterally is a rib: it is flooded with its own
+   marker and the vertebrae touching a rib on both sides are rib-bearing.
+6. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else the
+   lowest vertebra bearing ribs on both sides is T12 (assumes 12 rib pairs: flagged), else the
+   levels stay unnamed (``V1``... cranial to caudal) and the result says it is not anchored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from scipy.signal import find_peaks
+from skimage.segmentation import watershed
+
+from .context import Progress, no_progress
+from .seg_common import labels_to_grid, mask_to_grid, working_grid
+from .seg_params import LEVEL_NAMES, CordParams, VertebraeParams
+from .volume import Volume
+
+
+@dataclass
+class VertebraeResult:
+    """Outcome of :func:`segment_vertebrae_ct`.
+
+    Attributes
+    ----------
+    found : bool
+    reason : str
+    labels : Volume or None
+        Level index per voxel (1 = most cranial vertebra in the field of view), 0 elsewhere, on the
+        input grid.
+    bone : Volume or None
+        0/1 bone mask on the input grid.
+    names : dict[int, str]
+        Level index -> name (``"T12"``; ``"V3"`` when not anchored).
+    method : str
+        ``"user anchor"``, ``"last rib"`` or ``"unanchored"``.
+    anchor : dict or None
+        What anchored the names (level, RAS point or the rib-bearing vertebra).
+    reliable : bool
+        False when the names are not anchored or the anchor is an assumption to confirm.
+    vertebrae : list of dict
+        Per level: index, name, voxels, centroid and body S range (RAS mm), canal centre at
+        mid-body (RAS mm), whether ribs attach, whether the body is in the field of view.
+    warnings : list of str
+    """
+
+    found: bool
+    reason: str
+    labels: Volume | None = None
+    bone: Volume | None = None
+    names: dict = field(default_factory=dict)
+    method: str = "unanchored"
+    anchor: dict | None = None
+    reliable: bool = False
+    vertebrae: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-ready ``plan["vertebrae"]`` section."""
+        return {
+            "found": bool(self.found),
+            "reason": self.reason,
+            "levels": {str(k): v for k, v in sorted(self.names.items())},
+            "method": self.method,
+            "anchor": self.anchor,
+            "reliable": bool(self.reliable),
+            "vertebrae": self.vertebrae,
+            "warnings": list(self.warnings),
+        }
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _fill_slices(mask: np.ndarray) -> np.ndarray:
+    out = np.empty_like(mask)
+    for k in range(mask.shape[2]):
+        out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
+    return out
+
+
+def _canal_centres(canal: np.ndarray) -> np.ndarray | None:
+    nk = canal.shape[2]
+    ks = [k for k in range(nk) if canal[:, :, k].any()]
+    if len(ks) < 2:
+        return None
+    c = np.array([np.argwhere(canal[:, :, k]).mean(axis=0) for k in ks])
+    out = np.empty((nk, 2))
+    for d in range(2):
+        out[:, d] = np.interp(np.arange(nk), ks, c[:, d])
+    return out
+
+
+def _straight_box(img: np.ndarray, centres: np.ndarray, half_i: int, j_from: int, j_to: int, fill: float):
+    """Per slice, the in-plane box ``[ci - half_i, ci + half_i] x [cj + j_from, cj + j_to)`` around
+    the canal centre, stacked into a straightened (i, j, k) array (``fill`` outside the image)."""
+    ni, nj, nk = img.shape
+    out = np.full((2 * half_i + 1, j_to - j_from, nk), fill, dtype=np.float32)
+    for k in range(nk):
+        ci, cj = (int(round(v)) for v in centres[k])
+        i0, i1 = ci - half_i, ci + half_i + 1
+        j0, j1 = cj + j_from, cj + j_to
+        si0, si1 = max(i0, 0), min(i1, ni)
+        sj0, sj1 = max(j0, 0), min(j1, nj)
+        if si1 > si0 and sj1 > sj0:
+            out[si0 - i0:si1 - i0, sj0 - j0:sj1 - j0, k] = img[si0:si1, sj0:sj1, k]
+    return out
+
+
+def _disc_score(box: np.ndarray, spacing, params: VertebraeParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per slice, the fraction of the body footprint where a dark slab lies between two bright
+    endplates (``endplate_hu``) within ``endplate_window_mm`` above and below."""
+    sp = np.asarray(spacing, float)
+    nk = box.shape[2]
+    size = max(3, int(round(30.0 / sp[2])))
+    footprint = ndimage.uniform_filter1d(box, size=size, axis=2, mode="nearest") > params.footprint_hu
+    x = ndimage.gaussian_filter(box, sigma=(1.0 / sp[0], 1.0 / sp[1], 0.0))
+    w = max(1, int(round(params.endplate_window_mm / sp[2])))
+    score = np.zeros(nk)
+    for k in range(nk):
+        f = footprint[:, :, k]
+        if not f.any() or k == 0 or k == nk - 1:
+            continue
+        below = x[:, :, max(0, k - w):k].max(axis=2)
+        above = x[:, :, k + 1:k + w + 1].max(axis=2)
+        walls = np.minimum(below, above)
+        sandwich = (walls > params.endplate_hu) & (walls - x[:, :, k] > params.disc_contrast_hu) & f
+        score[k] = sandwich.sum() / f.sum()
+    return ndimage.uniform_filter1d(score, size=3, mode="nearest") if nk >= 3 else score, footprint
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs ``(start, stop)`` (inclusive) of True."""
+    out, start = [], None
+    for k, f in enumerate(flags):
+        if f and start is None:
+            start = k
+        if not f and start is not None:
+            out.append((start, k - 1))
+            start = None
+    if start is not None:
+        out.append((start, len(flags) - 1))
+    return out
+
+
+# -- main ----------------------------------------------------------------------------------------
+def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, cord_params: CordParams | None = None,
+                         progress: Progress = no_progress) -> VertebraeResult:
+    """Bone, vertebrae and level names from a CT.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in Hounsfield units, any orientation (RAS affine).
+    params : VertebraeParams
+        Thresholds, the optional user anchor (``anchor_level`` + ``anchor_ras``).
+    cord_params : CordParams
+        Settings of the bony-canal tracking.
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    VertebraeResult
+        Label map (level indices) and bone mask on ``ct``'s grid with names, or ``found=False``.
+    """
+    from .seg_cord import bony_canal
+
+    params = params or VertebraeParams()
+    cord_params = cord_params or CordParams()
+    progress(0.0, "working grid")
+    grid = working_grid(ct, spacing_mm=params.working_spacing_mm, max_anisotropy=2.5,
+                        min_spacing_mm=params.working_spacing_mm * 0.75)
+    img = grid.array.astype(np.float32)
+    sp = grid.spacing
+    nk = img.shape[2]
+    canal, reason = bony_canal(img, sp, cord_params)
+    if canal is None:
+        return VertebraeResult(False, f"no spinal canal: {reason}")
+    centres = _canal_centres(canal)
+    if centres is None:
+        return VertebraeResult(False, "the bony canal was found in fewer than two slices")
+    progress(0.25, "bone")
+    bone = ndimage.binary_closing(img > params.cancellous_hu, structure=np.ones((3, 3, 1), bool))
+    bone = (_fill_slices(bone) | (img > params.bone_hu)) & ~canal
+    ii, jj = np.meshgrid(np.arange(img.shape[0]), np.arange(img.shape[1]), indexing="ij")
+    canal_ks = np.flatnonzero(canal.any(axis=(0, 1)))
+    k_first, k_last = int(canal_ks[0]), int(canal_ks[-1])
+    near = np.zeros(img.shape, bool)
+    for k in range(k_first, k_last + 1):
+        d2 = ((ii - centres[k, 0]) * sp[0]) ** 2 + ((jj - centres[k, 1]) * sp[1]) ** 2
+        near[:, :, k] = d2 <= params.spine_radius_mm**2
+    spine = bone & near
+    ring = ndimage.binary_dilation(canal, structure=np.ones((3, 3, 1), bool), iterations=max(1, int(round(4.0 / sp[0]))))
+    lab, n = ndimage.label(spine)
+    keep = np.unique(lab[ring & spine])
+    spine = np.isin(lab, keep[keep > 0])
+    if not spine.any():
+        return VertebraeResult(False, "no bone around the spinal canal (is this a CT in HU?)",
+                               bone=mask_to_grid(bone, grid, ct))
+
+    # which side of the canal holds the bodies (+A for a supine RAS-aligned scan)
+    half_i = int(round(params.body_half_width_mm / sp[0]))
+    j_near, j_far = int(round(4.0 / sp[1])), int(round(params.body_depth_mm / sp[1]))
+    front = _straight_box(spine.astype(np.float32), centres, half_i, j_near, j_far, 0.0).sum()
+    back = _straight_box(spine.astype(np.float32), centres, half_i, -j_far, -j_near, 0.0).sum()
+    sign = 1 if front >= back else -1
+
+    progress(0.4, "discs")
+    if sign > 0:
+        box = _straight_box(img, centres, half_i, j_near, j_far, -1000.0)
+    else:
+        box = _straight_box(img, centres, half_i, -j_far, -j_near, -1000.0)[:, ::-1, :]
+    score, footprint = _disc_score(box, sp, params)
+    score[:k_first] = 0.0
+    score[k_last + 1:] = 0.0
+    min_gap = max(1, int(round(params.disc_search_mm[0] / sp[2])))
+    peaks, _ = find_peaks(score, height=max(params.min_disc_score, 0.55 * float(score.max(initial=0))),
+                          distance=min_gap)
+    discs = [int(p) for p in peaks]
+    bounds = [k_first - 1, *discs, k_last + 1]
+    bodies = []  # (k_lo, k_hi) inclusive, inferior to superior
+    min_h = max(1, int(round(params.min_body_height_mm / sp[2])))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        k0, k1 = lo + 1, hi - 1
+        at_edge = lo == k_first - 1 or hi == k_last + 1
+        if k1 - k0 + 1 >= (max(1, min_h // 2) if at_edge else min_h):
+            bodies.append((k0, k1, lo, hi))
+    if not bodies:
+        return VertebraeResult(False, "no vertebral body could be delimited between discs",
+                               bone=mask_to_grid(bone, grid, ct))
+    pitch = float(np.median(np.diff(discs))) if len(discs) >= 2 else (
+        float(np.median([b[1] - b[0] + 2 for b in bodies if b[2] >= k_first and b[3] <= k_last]
+                        or [25.0 / sp[2]])))
+
+    progress(0.55, "posterior arches")
+    post_counts = np.zeros(nk)
+    post_masks = np.zeros(img.shape, bool)
+    depth = int(round(params.arch_depth_mm / sp[1]))
+    for k in range(nk):
+        cm = canal[:, :, k]
+        if not cm.any() or not k_first <= k <= k_last:
+            continue
+        cols = np.argwhere(cm)[:, 1]
+        edge = cols.min() if sign > 0 else cols.max()
+        dist_lr = np.abs(ii - centres[k, 0]) * sp[0]
+        behind = int(round(centres[k, 1]))
+        if sign > 0:
+            narrow = (dist_lr <= params.arch_half_width_mm) & (jj < edge) & (jj >= edge - depth)
+            wide = (dist_lr <= params.arch_marker_half_width_mm) & (jj < behind) & (jj >= edge - depth)
+        else:
+            narrow = (dist_lr <= params.arch_half_width_mm) & (jj > edge) & (jj <= edge + depth)
+            wide = (dist_lr <= params.arch_marker_half_width_mm) & (jj > behind) & (jj <= edge + depth)
+        m = narrow & spine[:, :, k]
+        post_masks[:, :, k] = wide & spine[:, :, k]
+        post_counts[k] = m.sum()
+    level = 0.25 * np.percentile(post_counts[post_counts > 0], 90) if np.any(post_counts > 0) else 1.0
+    runs = [r for r in _runs(post_counts > max(level, 1.0))
+            if (r[1] - r[0] + 1) * sp[2] >= params.min_arch_mm or r[0] <= k_first or r[1] >= k_last]
+
+    # vertebra slots: bodies (inferior to superior); arches claim the body containing their top
+    n_b = len(bodies)
+    arch_owner: dict[int, int] = {}
+    taken: set[int] = set()
+    for r in runs:  # runs are ordered inferior to superior
+        top = r[1]
+        slot = None
+        for b, (_k0, _k1, lo, hi) in enumerate(bodies):
+            hi_eff = hi if hi <= k_last else lo + pitch + 1
+            if lo < top <= hi_eff or (b == 0 and top <= lo):
+                slot = b
+                break
+        if slot is None:
+            slot = n_b  # above every body
+        while slot in taken:
+            slot += 1
+        taken.add(slot)
+        arch_owner[r] = slot
+    n_slots = max([n_b - 1, *taken]) + 1
+
+    progress(0.7, "labelling")
+    markers = np.zeros(img.shape, np.int32)
+    for b, (k0, k1, lo, hi) in enumerate(bodies):
+        inner = range(k0 + (1 if lo >= k_first else 0), k1 + (0 if hi > k_last else -1) + 1)
+        for k in inner:
+            ci, cj = centres[k]
+            off = (jj - cj) * sp[1] * sign
+            body = (np.abs(ii - ci) * sp[0] <= params.body_half_width_mm * 0.6) & (off > 10.0) & (off < params.body_depth_mm)
+            markers[:, :, k][body & spine[:, :, k]] = b + 1
+    for r, slot in arch_owner.items():
+        for k in range(r[0], r[1] + 1):
+            markers[:, :, k][post_masks[:, :, k]] = slot + 1
+    # ribs: bone leaving the spine region laterally (or reaching the lateral edge of a narrow
+    # field of view), connected to the spine
+    rib_label = n_slots + 1
+    lateral_bone = bone & ~near
+    lateral_bone[:, :, :k_first] = False
+    lateral_bone[:, :, k_last + 1:] = False
+    for k in range(k_first, k_last + 1):
+        edge_mm = min(centres[k, 0], img.shape[0] - 1 - centres[k, 0]) * sp[0]
+        if edge_mm - 3.0 < params.spine_radius_mm:
+            lateral_bone[:, :, k] |= bone[:, :, k] & (np.abs(ii - centres[k, 0]) * sp[0] >= edge_mm - 3.0)
+    lab_b, _ = ndimage.label(bone)
+    touching = np.unique(lab_b[spine])
+    rib_seed = lateral_bone & np.isin(lab_b, touching[touching > 0])
+    side = np.sign(ii[:, :, None] - centres[None, None, :, 0]) * np.ones(img.shape)
+    markers[rib_seed] = rib_label
+    domain = spine | rib_seed
+    elevation = -ndimage.distance_transform_edt(domain, sampling=sp)
+    ws = watershed(elevation, markers, mask=domain)
+    rib = ws == rib_label
+    ws[rib] = 0
+    ws[~spine] = 0
+
+    # rib-bearing vertebrae: each rib (connected piece of the rib label) belongs to the vertebra it
+    # touches most; a vertebra bears ribs on the sides where it owns one
+    slot_ribs: dict[int, set] = {}
+    rib_parts, n_parts = ndimage.label(rib)
+    st = np.ones((3, 3, 3), bool)
+    for part in range(1, n_parts + 1):
+        piece = rib_parts == part
+        if piece.sum() < 5:
+            continue
+        touch = ws[ndimage.binary_dilation(piece, structure=st) & (ws > 0)]
+        if touch.size < 3:
+            continue
+        owner = int(np.bincount(touch).argmax()) - 1
+        s_val = int(np.sign(np.median(side[piece])))
+
+        slot_ribs.setdefault(owner, set()).add(s_val)
+
+    present = sorted({int(v) - 1 for v in np.unique(ws) if v > 0})
+    if not present:
+        return VertebraeResult(False, "no vertebra could be labelled", bone=mask_to_grid(bone, grid, ct))
+    # index 1 = most cranial present slot
+    order = sorted(present, reverse=True)
+    index_of = {slot: i + 1 for i, slot in enumerate(order)}
+    labels = np.zeros(img.shape, np.int16)
+    for slot, idx in index_of.items():
+        labels[ws == slot + 1] = idx
+
+    progress(0.85, "level names")
+    names, method, anchor, reliable, warnings = _name_levels(
+        labels, grid, order, index_of, slot_ribs, bodies, params)
+    vertebrae = []
+    for slot in order:
+        idx = index_of[slot]
+        pts = np.argwhere(labels == idx)
+        info = {"index": idx, "name": names[idx], "voxels": int(len(pts)),
+                "centroid_ras": [round(float(v), 2) for v in grid.ijk_to_ras(pts.mean(axis=0))],
+                "body_in_field_of_view": slot < n_b, "ribs": sorted("left" if s < 0 else "right"
+                                                                    for s in slot_ribs.get(slot, set()))}
+        if slot < n_b:
+            k0, k1, lo, hi = bodies[slot]
+            kc = (k0 + k1) / 2.0
+            c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
+            s_lo = grid.ijk_to_ras([[0, 0, k0 - 0.5]])[0][2]
+            s_hi = grid.ijk_to_ras([[0, 0, k1 + 0.5]])[0][2]
+            info["body_s_range_mm"] = [round(float(min(s_lo, s_hi)), 2), round(float(max(s_lo, s_hi)), 2)]
+            info["body_cut_by_field_of_view"] = bool(lo < k_first or hi > k_last)
+            info["canal_centre_ras"] = [round(float(v), 2) for v in c]
+        vertebrae.append(info)
+    progress(1.0, "vertebrae labelled")
+    return VertebraeResult(
+        True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",
+        labels=labels_to_grid(labels, grid, ct), bone=mask_to_grid(bone, grid, ct), names=names,
+        method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings)
+
+
+def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams):
+    """Names by user anchor, else last rib, else unanchored (see module docstring)."""
+    n = len(order)
+    warnings: list[str] = []
+    if params.anchor_level is not None:
+        ijk = np.round(grid.ras_to_ijk(params.anchor_ras)).astype(int)
+        idx = 0
+        if np.all(ijk >= 0) and np.all(ijk < np.asarray(labels.shape)):
+            idx = int(labels[tuple(ijk)])
+        if idx == 0:
+            pts = np.argwhere(labels > 0)
+            if len(pts):
+                d = np.linalg.norm((pts - ijk) * grid.spacing, axis=1)
+                if d.min() <= 15.0:
+                    idx = int(labels[tuple(pts[np.argmin(d)])])
+        if idx == 0:
+            warnings.append(f"the anchor point {list(params.anchor_ras)} is not within 15 mm of a labelled vertebra; "
+                            "levels left unnamed")
+        else:
+            base = LEVEL_NAMES.index(params.anchor_level) - (idx - 1)
+            if base >= 0 and base + n <= len(LEVEL_NAMES):
+                names = {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
+                return names, "user anchor", {"level": params.anchor_level, "ras": list(params.anchor_ras),
+                                              "index": idx}, True, warnings
+            warnings.append(f"anchor {params.anchor_level} at level index {idx} would name levels outside C1..S5")
+    if params.auto_anchor:
+        # the cranial-most run of vertebrae bearing ribs on both sides, followed by a rib-free one
+        # (bone touching lower vertebrae on both sides, e.g. the iliac wings, is not a rib)
+        lowest = None
+        for slot in order:  # cranial to caudal
+            if slot_ribs.get(slot) == {-1, 1}:
+                lowest = slot
+            elif lowest is not None:
+                break
+        if lowest is not None:
+            below = [slot for slot in order if slot < lowest and slot_ribs.get(slot) != {-1, 1}]
+            idx = index_of[lowest]
+            base = LEVEL_NAMES.index("T12") - (idx - 1)
+            if below and base >= 0 and base + n <= len(LEVEL_NAMES):
+                names = {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
+                warnings.append("levels named from the last rib-bearing vertebra (= T12); this assumes 12 rib "
+                                "pairs and no lumbosacral transition: confirm on a full-spine image")
+                return names, "last rib", {"level": "T12", "index": idx, "evidence": "lowest vertebra with ribs on both sides"}, False, warnings
+    warnings.append("vertebral levels are not anchored (no user anchor, no last rib with a rib-free vertebra "
+                    "below it): names V1..Vn count from the most cranial vertebra in the field of view")
+    return {i + 1: f"V{i + 1}" for i in range(n)}, "unanchored", None, False, warnings

@@ -1,0 +1,311 @@
+"""Stage ``segmentation``: cord, thecal sac (CSF), tumor from a seed, bone and vertebrae with levels.
+
+Order: a first cord/thecal-sac pass (context for the tumor), the tumor from ``--tumor-seed``
+(on T1c, T2, STIR, T1 or CT; on CT first when the seed lies outside the thecal sac), the final
+cord with the tumor taken out, then bone and vertebrae on CT. Every label map is carried onto
+the reference grid through world coordinates. User-supplied label maps (``--cord-seg``,
+``--tumor-seg``) are never overwritten. Not found is said with the reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .context import PlanContext, Progress, StageSkipped
+from .errors import InputError
+from .geometry import resample_mask_like
+from .seg_common import labels_to_grid
+from .seg_cord import contrast_family, segment_cord
+from .seg_params import segmentation_params_from_dict
+from .seg_tumor import grow_tumor
+from .seg_vertebrae import segment_vertebrae_ct
+from .volume import Volume
+
+CORD_ROLE_ORDER = ("t2", "stir", "t1", "t1c", "ct", "sct")
+"""Image used for the cord: CSF-bright T2 first, then T1-weighted, then CT."""
+
+TUMOR_ROLES_INTRADURAL = ("t1c", "t2", "stir", "t1", "ct")
+TUMOR_ROLES_EXTRADURAL = ("ct", "t1c", "t2", "stir", "t1")
+"""Image used for the tumor: contrast T1 or T2 for a seed inside the thecal sac; CT first for a
+seed outside it (bone lesions: CT shows the cortex the lesion is confined by)."""
+
+TERMINOLOGY = {
+    "cord": ("SCT^123037004^Anatomical Structure", "SCT^2748008^Spinal cord"),
+    "csf": ("SCT^123037004^Anatomical Structure", "SCT^65216001^Cerebrospinal fluid"),
+    "bone": ("SCT^123037004^Anatomical Structure", "SCT^272673000^Bone"),
+    "tumor": ("SCT^49755003^Morphologically Altered Structure", "SCT^108369006^Neoplasm"),
+    "edema": ("SCT^49755003^Morphologically Altered Structure", "SCT^79654002^Edema"),
+    "cyst": ("SCT^49755003^Morphologically Altered Structure", "SCT^441457006^Cyst"),
+}
+"""DICOM/SNOMED codes of the segments (category, type) for Slicer's terminology tag."""
+
+
+def _sub(progress: Progress, lo: float, hi: float) -> Progress:
+    return lambda f, m: progress(lo + (hi - lo) * float(f), m)
+
+
+def _first(ctx: PlanContext, roles) -> str | None:
+    return next((r for r in roles if r in ctx.volumes), None)
+
+
+def _to_ref(mask: Volume, ref: Volume, name: str) -> Volume:
+    out = resample_mask_like(mask, ref)
+    out.name = name
+    return out
+
+
+def _round_list(values, nd: int = 2) -> list:
+    return [round(float(v), nd) for v in values]
+
+
+def _seed_in_sac(sac: Volume | None, seed_ras) -> bool | None:
+    if sac is None:
+        return None
+    ijk = np.round(sac.ras_to_ijk(seed_ras)).astype(int)
+    if np.any(ijk < 0) or np.any(ijk >= np.asarray(sac.shape3)):
+        return False
+    return bool(sac.array[tuple(ijk)] > 0)
+
+
+def run(ctx: PlanContext, progress: Progress) -> None:
+    try:
+        params = segmentation_params_from_dict(ctx.params.get("segmentation"))
+    except ValueError as exc:
+        raise InputError("segmentation parameters", str(exc)) from None
+    ref = ctx.reference
+    if ref is None:
+        raise StageSkipped("no anatomical image (t2, t1, t1c, stir or ct) to segment")
+    section: dict = {"reference_role": ctx.reference_role, "engines": {"cord": params.cord_engine,
+                                                                        "tumor": params.tumor_engine}}
+    if "monai" in (params.cord_engine, params.tumor_engine):
+        from .seg_monai import run_monai_engine
+
+        run_monai_engine(ctx, params, section, _sub(progress, 0.0, 0.95))
+        ctx.plan["segmentation"] = section
+        progress(1.0, "segmentation done")
+        return
+
+    # ---- 1. cord and thecal sac, first pass -------------------------------------------------
+    cord_role = _first(ctx, CORD_ROLE_ORDER)
+    first = None
+    if cord_role is not None:
+        progress(0.02, f"cord on {cord_role}")
+        first = segment_cord(ctx.volumes[cord_role], contrast=contrast_family(cord_role), params=params.cord,
+                             progress=_sub(progress, 0.02, 0.3))
+    sac_first = first.csf if first is not None and first.found else None
+
+    # ---- 2. tumor from the seed -------------------------------------------------------------
+    tumor_ref = ctx.label("tumor") if "tumor" in ctx.given_labels else None
+    tumor_section: dict = {}
+    if "tumor" in ctx.given_labels:
+        tumor_section = {"source": "given label map"}
+    elif ctx.tumor_seed_ras is not None:
+        seed = np.asarray(ctx.tumor_seed_ras, float)
+        inside = _seed_in_sac(sac_first, seed)
+        roles = TUMOR_ROLES_EXTRADURAL if inside is False else TUMOR_ROLES_INTRADURAL
+        candidates = [r for r in roles if r in ctx.volumes and ctx.volumes[r].contains_ras(seed)]
+        if not candidates:
+            raise InputError("--tumor-seed", f"point {np.round(seed, 2).tolist()} lies outside every image")
+        role = candidates[0]
+        vol = ctx.volumes[role]
+        allowed = forbidden = None
+        if sac_first is not None:
+            sac_on = resample_mask_like(sac_first, vol)
+            if inside:
+                allowed = sac_on
+            else:
+                forbidden = sac_on
+        progress(0.32, f"tumor from the seed on {role}")
+        result = grow_tumor(vol, seed, params=params.tumor, ct=contrast_family(role) == "ct", allowed=allowed,
+                            forbidden=forbidden, foreground_seeds_ras=params.foreground_seeds_ras,
+                            background_seeds_ras=params.background_seeds_ras, progress=_sub(progress, 0.32, 0.45))
+        tumor_ref = _to_ref(result.mask, ref, "tumor")
+        if not np.any(tumor_ref.array):
+            raise InputError("--tumor-seed", "the region grown from the seed is empty on the reference grid")
+        ctx.labels["tumor"] = tumor_ref
+        for w in result.warnings:
+            ctx.warn(f"tumor: {w}")
+        tumor_section = {
+            "source": "seed",
+            "method": "classical region growing (seed statistics, half-maximum borders)",
+            "seed_ras": _round_list(seed),
+            "image": role,
+            "seed_in_thecal_sac": inside,
+            "constraint": ("inside the thecal sac" if inside else "outside the thecal sac" if inside is False
+                           else "none (no thecal sac found)"),
+            "foreground_seeds": len(params.foreground_seeds_ras),
+            "background_seeds": len(params.background_seeds_ras),
+            "volume_ml": round(float(np.count_nonzero(tumor_ref.array) * ref.voxel_volume_ml), 3),
+            "stats": {k: (round(v, 4) if isinstance(v, float) else
+                          [round(x, 4) for x in v] if isinstance(v, list) else v)
+                      for k, v in result.stats.items()},
+            "warnings": list(result.warnings),
+        }
+        ctx.plan.setdefault("tumor", {})["source"] = "segmentation from seed"
+    else:
+        tumor_section = {"source": "none", "reason": "no --tumor-seed or --tumor-seg given"}
+    section["tumor"] = tumor_section
+    section["edema"] = {"segmented": False, "reason": "not attempted by the classical engine (no validated contrast rule)"}
+    section["cyst"] = {"segmented": False, "reason": "not attempted by the classical engine (no validated contrast rule)"}
+
+    # ---- 3. final cord with the tumor taken out -----------------------------------------------
+    final = first
+    if first is not None and first.found and tumor_ref is not None:
+        progress(0.47, "cord without the tumor")
+        final = segment_cord(ctx.volumes[cord_role], contrast=contrast_family(cord_role), params=params.cord,
+                             tumor=tumor_ref, progress=_sub(progress, 0.47, 0.7))
+        if not final.found:  # the tumor made the ring unreadable: keep the first pass minus the tumor
+            final = first
+            final.cord = final.cord.with_array(
+                (final.cord.array > 0) & ~(resample_mask_like(tumor_ref, final.cord).array > 0))
+    cord_section: dict = {"image": cord_role}
+    if final is None:
+        cord_section.update(found=False, reason="no MRI or CT to find the cord on")
+    else:
+        cord_section.update(final.summary())
+    if "cord" in ctx.given_labels:
+        cord_section.update(source="given label map", found=True)
+    elif final is not None and final.found:
+        ctx.labels["cord"] = _to_ref(final.cord, ref, "cord")
+        cord_section["source"] = "segmentation"
+        if final.approximate:
+            ctx.warn("cord: approximated from the bony canal on CT (CT does not separate cord from CSF)")
+    else:
+        ctx.warn(f"cord not found: {cord_section.get('reason', '')}")
+    if final is not None and final.found and "csf" not in ctx.given_labels:
+        csf = _to_ref(final.csf, ref, "csf")
+        if tumor_ref is not None and tumor_section.get("seed_in_thecal_sac"):
+            csf.array = (csf.array > 0) | (tumor_ref.array > 0)
+            csf.array = csf.array.astype(np.uint8)
+        ctx.labels["csf"] = csf
+    if final is not None and final.found:
+        pts = final.centerline_ras
+        step = max(1, int(round(len(pts) / max(2, int(_length(pts) / 5.0)))))
+        cord_section["centerline_ras"] = [_round_list(p) for p in pts[::step]]
+        cord_section["centerline_length_mm"] = round(_length(pts), 1)
+        ctx.scene_builders.append(_centerline_builder(np.asarray(pts[::step])))
+    section["cord"] = cord_section
+
+    # ---- 4. bone and vertebrae ----------------------------------------------------------------
+    ct_role = _first(ctx, ("ct",))
+    if ct_role is not None:
+        progress(0.72, "bone and vertebrae on CT")
+        vr = segment_vertebrae_ct(ctx.volumes[ct_role], params=params.vertebrae, cord_params=params.cord,
+                                  progress=_sub(progress, 0.72, 0.95))
+        vert_section = vr.summary()
+        vert_section["image"] = ct_role
+        if vr.bone is not None and "bone" not in ctx.given_labels:
+            ctx.labels["bone"] = _to_ref(vr.bone, ref, "bone")
+        if vr.found:
+            ctx.labels["vertebrae"] = labels_to_grid(vr.labels.array, vr.labels, ref)
+            ctx.labels["vertebrae"].name = "vertebrae"
+            _cord_per_level(ctx, vert_section)
+            ctx.scene_builders.append(_vertebra_colors_builder(vr.names))
+        for w in vr.warnings:
+            ctx.warn(f"vertebrae: {w}")
+        if not vr.found:
+            ctx.warn(f"vertebrae not labelled: {vr.reason}")
+    else:
+        vert_section = {"found": False, "reason": "no CT: vertebrae and level names need a CT (MRI vertebral "
+                                                  "bodies are not segmented by the classical engine)",
+                        "levels": {}, "method": "none", "anchor": None, "reliable": False, "vertebrae": [],
+                        "warnings": []}
+    ctx.plan["vertebrae"] = vert_section
+    section["vertebrae"] = {"found": vert_section["found"], "method": vert_section["method"]}
+    section["outputs"] = sorted(k for k in ("cord", "csf", "tumor", "bone", "vertebrae") if k in ctx.labels)
+    ctx.plan["segmentation"] = section
+    ctx.scene_builders.append(_terminology_and_models_builder)
+    progress(1.0, "segmentation done")
+
+
+def _length(points) -> float:
+    pts = np.asarray(points, float)
+    return float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1))) if len(pts) > 1 else 0.0
+
+
+def _cord_per_level(ctx: PlanContext, vert_section: dict) -> None:
+    """Add to each vertebra the cord's (or the canal's) centre at mid-body, RAS mm."""
+    cord = ctx.label("cord")
+    pts = None
+    if cord is not None:
+        pts = cord.ijk_to_ras(np.argwhere(cord.array > 0))
+    for v in vert_section["vertebrae"]:
+        rng = v.get("body_s_range_mm")
+        if rng is None:
+            continue
+        if pts is not None and len(pts):
+            mid = (rng[0] + rng[1]) / 2.0
+            sel = pts[np.abs(pts[:, 2] - mid) <= max(2.0, (rng[1] - rng[0]) / 4.0)]
+            if len(sel):
+                v["cord_centre_ras"] = _round_list(sel.mean(axis=0))
+                continue
+        if "canal_centre_ras" in v:
+            v["cord_centre_ras"] = v["canal_centre_ras"]
+            v["cord_centre_from"] = "bony canal"
+
+
+# -- scene builders (L2: run when the scene is assembled) ---------------------------------------
+def _centerline_builder(points: np.ndarray):
+    def build(core, ctx, nodes):  # noqa: ARG001 - builder signature
+        import vtk
+
+        node = core.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "cord centerline")
+        node.CreateDefaultDisplayNodes()
+        for p in points:
+            node.AddControlPoint(vtk.vtkVector3d(*[float(c) for c in p]), "")
+        node.SetLocked(True)
+        nodes["cord_centerline"] = node
+
+    return build
+
+
+def _vertebra_colors_builder(names: dict):
+    def build(core, ctx, nodes):  # noqa: ARG001 - builder signature
+        lab = nodes.get("vertebrae")
+        if lab is None:
+            return
+        table = core.scene.AddNewNodeByClass("vtkMRMLColorTableNode", "vertebral levels")
+        table.SetTypeToUser()
+        n = max(names) + 1 if names else 1
+        table.SetNumberOfColors(n)
+        table.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+        rng = np.random.default_rng(7)
+        for idx in range(1, n):
+            r, g, b = 0.55 + 0.45 * rng.random(3)
+            table.SetColor(idx, names.get(idx, f"V{idx}"), float(r), float(g), float(b), 1.0)
+        display = lab.GetDisplayNode()
+        if display is not None:
+            display.SetAndObserveColorNodeID(table.GetID())
+        nodes["vertebral_levels_colors"] = table
+
+    return build
+
+
+def _terminology_and_models_builder(core, ctx, nodes):  # noqa: ARG001 - builder signature
+    """Terminology tags on the segments and closed-surface models of cord, CSF and tumor."""
+    seg_node = nodes.get("segmentation")
+    if seg_node is None:
+        return
+    segmentation = seg_node.GetSegmentation()
+    context = "Segmentation category and type - 3D Slicer General Anatomy list"
+    ids = []
+    for name, (category, kind) in TERMINOLOGY.items():
+        sid = segmentation.GetSegmentIdBySegmentName(name)
+        if not sid:
+            continue
+        segment = segmentation.GetSegment(sid)
+        segment.SetTag("TerminologyEntry", f"{context}~{category}~{kind}~^^~Anatomic codes - DICOM master list~^^~^^")
+        if name in ("cord", "csf", "tumor"):
+            ids.append(sid)
+    if not ids:
+        return
+    import vtk
+
+    seg_node.CreateClosedSurfaceRepresentation()
+    sh = core.scene.GetSubjectHierarchyNode()
+    folder = sh.CreateFolderItem(sh.GetSceneItemID(), "segmentation models")
+    arr = vtk.vtkStringArray()
+    for sid in ids:
+        arr.InsertNextValue(sid)
+    core.logics["Segmentations"].ExportSegmentsToModels(seg_node, arr, folder)
+    nodes["segmentation_models_folder"] = folder

@@ -1,0 +1,131 @@
+"""Stage ``vessels``: vessel tree, tumor feeders and spinal arteries from the angiography.
+
+Reads ``ctx.volumes["angio"]`` (assumed registered to the planning images: same world frame),
+the tumor, cord and vertebra label maps of earlier stages and ``plan["vertebrae"]["levels"]``;
+writes ``plan["vessels"]``, the role label map ``labels/vessels.nii.gz`` (1 vessel, 2 feeder,
+3 Adamkiewicz candidate, 4 anterior spinal artery, 5 draining vein) on the reference grid, and
+``vessels/`` exports: the role map on the fine working grid, the centreline graph (JSON, RAS mm)
+and the feeder entry points as a Slicer markups file. Parameter overrides come from
+``ctx.params["vessels"]`` (fields of :class:`~SpinePlannerLib.vessels_params.VesselParams`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .context import PlanContext, Progress, StageSkipped
+from .errors import InputError
+from .geometry import resample
+from .imageio import write_volume
+from .vessels_analysis import ROLE_NAMES, VesselAnalysis, analyze_vessels
+from .vessels_params import VesselParams
+from .volume import Volume
+
+EXPORT_DIR = "vessels"
+THIN_LABEL_FRACTION = 0.3
+"""A reference-grid voxel gets a vessel role when at least this fraction of it is that vessel:
+below 0.5 so that ~1 mm vessels survive on a coarser planning grid (documented setting)."""
+
+
+def roles_on_grid(roles: Volume, reference: Volume, *, min_fraction: float = THIN_LABEL_FRACTION) -> Volume:
+    """Carry a role label map onto ``reference`` through world coordinates.
+
+    Each role's indicator is resampled linearly; a voxel takes the highest-coded role covering at
+    least ``min_fraction`` of it (feeders and spinal arteries win over ordinary vessels).
+    """
+    out = np.zeros(reference.shape3, np.uint8)
+    for code in sorted(int(c) for c in np.unique(roles.array) if c > 0):
+        frac = resample(roles.with_array((roles.array == code).astype(np.float32)), reference.affine,
+                        reference.shape3, order=1)
+        out[frac >= min_fraction] = code
+    return reference.with_array(out, name="vessels")
+
+
+def centerlines_document(result: VesselAnalysis) -> dict:
+    """The vessel graph as plain JSON (RAS mm): branches with role, diameter, points and radii."""
+    graph = result.graph
+    branches = []
+    if graph is not None:
+        for bid, b in enumerate(graph.branches):
+            role = int(result.branch_roles[bid]) if len(result.branch_roles) else 1
+            branches.append({
+                "id": bid,
+                "role": ROLE_NAMES.get(role, "vessel"),
+                "nodes": [int(n) for n in b.nodes],
+                "diameter_mm": round(float(result.branch_diameters[bid]), 3) if len(result.branch_diameters) else None,
+                "length_mm": round(b.length_mm, 3),
+                "points_ras": np.round(b.points, 4).tolist(),
+                "radii_mm": np.round(b.radii, 4).tolist(),
+            })
+    nodes = [] if graph is None else [{"id": i, "kind": n.kind, "ras": np.round(n.ras, 4).tolist()}
+                                      for i, n in enumerate(graph.nodes)]
+    return {"coordinate_system": "RAS", "units": "mm", "nodes": nodes, "branches": branches}
+
+
+def feeder_markups_document(result: VesselAnalysis) -> dict:
+    """Feeder entry points as a Slicer markups (fiducial) JSON document, RAS coordinates."""
+    points = []
+    for rank, f in enumerate(result.feeders, start=1):
+        desc = f"{f.diameter_mm:.1f} mm, {f.level or 'level ?'} {f.side or ''}, parent {f.parent or 'unknown'}".strip()
+        points.append({"id": str(rank), "label": f"F{rank}", "description": desc,
+                       "position": [round(float(v), 4) for v in f.entry_ras],
+                       "orientation": [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0],
+                       "selected": True, "locked": True, "visibility": True, "positionStatus": "defined"})
+    return {
+        "@schema": "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
+                   "markups-schema-v1.0.3.json#",
+        "markups": [{"type": "Fiducial", "coordinateSystem": "RAS", "coordinateUnits": "mm", "locked": True,
+                     "labelFormat": "F%d", "controlPoints": points}],
+    }
+
+
+def _write_exports(ctx: PlanContext, result: VesselAnalysis) -> None:
+    folder = ctx.staging_dir / EXPORT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    exports = ctx.extra.setdefault("exports", {})
+    role_vol = result.role_volume()
+    if role_vol is not None and np.any(role_vol.array):
+        write_volume(role_vol, folder / "vessel_roles.nii.gz")
+        exports["vessel_roles"] = f"{EXPORT_DIR}/vessel_roles.nii.gz"
+    (folder / "centerlines.json").write_text(json.dumps(centerlines_document(result)))
+    exports["vessel_centerlines"] = f"{EXPORT_DIR}/centerlines.json"
+    if result.feeders:
+        (folder / "feeder_entries.mrk.json").write_text(json.dumps(feeder_markups_document(result), indent=1))
+        exports["feeder_entries"] = f"{EXPORT_DIR}/feeder_entries.mrk.json"
+
+
+def run(ctx: PlanContext, progress: Progress) -> None:
+    angio = ctx.volumes.get("angio")
+    if angio is None:
+        raise StageSkipped("no angiography given (--angio)")
+    try:
+        params = VesselParams.from_dict(ctx.params.get("vessels"))
+    except (TypeError, ValueError) as exc:
+        raise InputError("vessels parameters", str(exc)) from None
+    levels = (ctx.plan.get("vertebrae") or {}).get("levels")
+    result = analyze_vessels(angio, tumor=ctx.label("tumor"), cord=ctx.label("cord"),
+                             vertebrae=ctx.label("vertebrae"), level_names=levels, params=params,
+                             progress=lambda f, m: progress(0.9 * f, m))
+    ctx.plan["vessels"] = result.to_plan()
+    if not result.detectable:
+        ctx.warn(result.reason)
+    for w in result.warnings:
+        ctx.warn(f"vessels: {w}")
+    progress(0.92, "vessel label map and exports")
+    role_vol = result.role_volume()
+    if ctx.reference is not None and role_vol is not None and np.any(role_vol.array) and "vessels" not in ctx.given_labels:
+        ctx.labels["vessels"] = roles_on_grid(role_vol, ctx.reference)
+    if ctx.staging_dir is not None and result.detectable:
+        _write_exports(ctx, result)
+    ctx.extra["vessels"] = result
+
+    def build(core, ctx_, nodes):
+        from .mrml_vessels import add_vessel_nodes
+
+        nodes.update(add_vessel_nodes(core.scene, result))
+
+    if result.detectable:
+        ctx.scene_builders.append(build)
+    progress(1.0, f"vessels: {result.n_branches} branches, {len(result.feeders)} feeder(s)")
