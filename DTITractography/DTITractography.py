@@ -266,7 +266,8 @@ class DTITractographyLogic(ScriptedLoadableModuleLogic):
             output_dir=outputFolder, color_by=pn.colorBy, tubes=pn.tubes)
         for node in run.nodes.values():
             node.SetAttribute(ATTR_CREATED_BY, STAGE)
-        pn.measurements = update_measurements_table(scene, {STAGE: run.section}, pn.measurements)
+        pn.measurements = update_measurements_table(scene, {STAGE: run.section}, pn.measurements,
+                                                    name="Tractography measurements")
         logging.info("DTITractography: Setzer type %s, reliable %s", run.section.get("setzer_type"),
                      run.section.get("reliable"))
         return run

@@ -351,6 +351,7 @@ class TumorParamsPack:
     tolerance_sd: float = 2.5
     max_radius_mm: float = 45.0
     opening_mm: float = 1.5
+    reconstruction_steps: int = 1
     smoothing_mm: float = 0.3
     background_fraction: float = 0.04
 
@@ -409,20 +410,21 @@ class VesselParamsPack:
     scale_min_mm: float = 0.3
     scale_max_mm: float = 1.6
     n_scales: int = 4
-    lumen_min_hu: float = 150.0
+    lumen_min_hu: float = 120.0
     bone_min_hu: float = 700.0
     max_vessel_radius_mm: float = 3.0
-    bone_rim_mm: float = 1.2
+    bone_rim_mm: float = 0.8
+    bone_tumor_interface_mm: float = 1.5
     soft_tissue_hu: float = 40.0
-    vesselness_high: float = 40.0
-    vesselness_low: float = 15.0
+    vesselness_high: float = 25.0
+    vesselness_low: float = 12.0
     min_component_mm3: float = 2.0
     prune_length_mm: float = 2.0
     min_vessel_length_mm: float = 30.0
     max_spacing_mm: float = 1.0
     max_analysable_spacing_mm: float = 2.0
     feeder_margin_mm: float = 2.0
-    tumor_core_erosion_mm: float = 0.0
+    tumor_exclusion_mm: float = 1.0
     bone_gap_mm: float = 4.0
     merge_distance_mm: float = 3.0
     feeder_min_length_mm: float = 1.5

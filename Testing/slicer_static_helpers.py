@@ -18,12 +18,9 @@ import xml.etree.ElementTree as ET
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ("SpinePlanner", "DTITractography", "SyntheticCTCheck")
-PARAMETER_MODULES = (
-    "SpinePlannerLib.seg_params",
-    "SpinePlannerLib.vessels_params",
-    "DTITractographyLib.params",
-    "SyntheticCTCheckLib.params",
-)
+PARAMETER_MODULES = tuple(sorted(
+    f"{module}Lib.{path.stem}" for module in MODULES
+    for path in (REPO / module / f"{module}Lib").glob("*.py") if path.stem == "params" or path.stem.endswith("_params")))
 """Lib modules holding the parameter dataclasses the shells mirror."""
 
 
@@ -238,16 +235,20 @@ def self_ui_names(node: ast.AST) -> set[str]:
     return names
 
 
+def dotted_name(node: ast.AST) -> str:
+    """``a.b.c`` of a Name/Attribute chain ('' parts for anything else)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
 def call_name(call: ast.Call) -> str:
     """Dotted name of a call's target (``slicer.util.pip_install``)."""
-    parts = []
-    target = call.func
-    while isinstance(target, ast.Attribute):
-        parts.append(target.attr)
-        target = target.value
-    if isinstance(target, ast.Name):
-        parts.append(target.id)
-    return ".".join(reversed(parts))
+    return dotted_name(call.func)
 
 
 # -- .ui -----------------------------------------------------------------------------------------

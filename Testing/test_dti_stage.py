@@ -3,6 +3,7 @@ exports under the staging folder, scene nodes, parameter overrides, skips and ba
 
 from __future__ import annotations
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from SpinePlannerLib.context import PlanContext, StageSkipped
 from SpinePlannerLib.dwi_io import DiffusionData
 from SpinePlannerLib.errors import InputError
 from SpinePlannerLib.pipeline import CaseInputs, load_case, new_plan, run_stages
-from SpinePlannerLib.plan_schema import validate_plan
+from SpinePlannerLib.plan_schema import plan_schema, validate_plan
 
 
 def _context(kind: str, tmp_path, **params) -> PlanContext:
@@ -128,13 +129,13 @@ def test_per_level_counts_use_the_vertebral_label_map(tmp_path):
     levels[tuple(ijk[(t >= -20) & (t < 0)].T)] = 1
     levels[tuple(ijk[(t >= 0) & (t < 20)].T)] = 2
     ctx.labels["vertebrae"] = cord.with_array(levels)
-    ctx.plan["vertebrae"] = {"levels": ["C5", "C6"]}
+    ctx.plan["vertebrae"] = {"levels": {"1": "C5", "2": "C6"}}  # the vertebrae section's index -> name
     stage.run(ctx, lambda f, m: None)
     per_level = {row["level"]: row for row in ctx.plan["tractography"]["per_level"]}
     assert set(per_level) == {"C5", "C6"}
     # the tumor straddles both levels (centred at t = 0): streamlines end on it in each
     assert per_level["C5"]["n_terminating_in_tumor"] > 10 and per_level["C6"]["n_terminating_in_tumor"] > 10
-    validate_plan(ctx.plan)
+    jsonschema.validate(ctx.plan["tractography"], plan_schema()["properties"]["tractography"])
 
 
 def test_phantom_case_planned_with_given_segmentations(request):

@@ -165,3 +165,18 @@ def test_model_storage_round_trip_in_lps_file(core, tmp_path):
     a = np.array([sphere.GetOutput().GetPoint(i) for i in range(sphere.GetOutput().GetNumberOfPoints())])
     b = np.array([back.GetPolyData().GetPoint(i) for i in range(back.GetPolyData().GetNumberOfPoints())])
     assert np.max(np.abs(a - b)) < TOL_MM
+
+
+def test_mask_cropped_to_its_extent_resamples_like_the_uncropped_mask():
+    """Slicer exports segments cropped to their extent: the crop must not change the mask."""
+    aff = oblique_affine(order="PSR", spacing=(1.0, 1.1, 1.7))
+    center = Volume(np.zeros((40, 40, 30)), aff).ijk_to_ras([20, 20, 15])
+    full = ball_mask(aff, (40, 40, 30), center, 7.0)
+    idx = np.argwhere(full.array)
+    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
+    crop = Volume(full.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].copy(), aff.copy())
+    crop.affine[:3, 3] = full.ijk_to_ras(lo)
+    ref_aff = np.diag([0.6, 0.6, 0.6, 1.0])
+    ref_aff[:3, 3] = center - 0.6 * 25
+    ref = Volume(np.zeros((50, 50, 50)), ref_aff)
+    assert np.array_equal(resample_mask_like(crop, ref).array, resample_mask_like(full, ref).array)

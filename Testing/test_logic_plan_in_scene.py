@@ -18,8 +18,6 @@ from SpinePlannerLib.headless import create_core
 from SpinePlannerLib.mrml_volumes import add_segmentation_from_masks, add_volume_node, volume_from_node
 from SpinePlannerLib.plan_schema import validate_plan
 
-SEGMENTATION_STAGES = ["segmentation", "tumor_measurement"]
-
 
 @pytest.fixture(scope="module")
 def phantom():
@@ -78,43 +76,6 @@ def test_rerun_replaces_its_results_instead_of_accumulating(phantom):
     assert core.scene.GetNumberOfNodes() == count
     assert second.measurements is first.measurements
     assert second.plan["tumor"]["volume_ml"] == first.plan["tumor"]["volume_ml"]
-
-
-def test_segmentation_from_the_seed_appears_in_the_scene_with_measurements(phantom):
-    pytest.importorskip("SpinePlannerLib.segmentation_stage")
-    core, inputs = scene_with_phantom(phantom)
-    result = plan(core, inputs, only=SEGMENTATION_STAGES)
-    assert result.plan["stages"]["segmentation"]["status"] == "done", result.plan["stages"]["segmentation"]
-    seg = result.segmentation
-    assert seg is not None and seg.GetScene() is core.scene
-    assert {"cord", "tumor"} <= segment_names(seg)
-    assert seg.GetAttribute(logic.ATTR_CREATED_BY) == "result-segmentation"
-    truth = phantom.truth["tumor"]
-    assert result.plan["tumor"]["volume_ml"] == pytest.approx(truth["volume_ml"], rel=0.35)
-    assert table_rows(result.measurements)[("tumor", "compartment")] == result.plan["tumor"]["compartment"]
-
-
-def test_edited_segment_is_kept_on_rerun_unless_replace_edits(phantom):
-    pytest.importorskip("SpinePlannerLib.segmentation_stage")
-    core, inputs = scene_with_phantom(phantom)
-    first = plan(core, inputs, only=SEGMENTATION_STAGES)
-    inputs.segmentation = first.segmentation
-    ref = first.ctx.reference
-    generated = int(np.count_nonzero(first.ctx.labels["tumor"].array))
-    edited = np.zeros(ref.shape3, np.uint8)
-    i, j, k = np.round(ref.ras_to_ijk(phantom.truth["tumor"]["centroid_ras"])).astype(int)
-    edited[i - 1:i + 2, j - 1:j + 2, k - 1:k + 2] = 1
-    _replace_segment(core, first.segmentation, "tumor", ref.with_array(edited), inputs.volumes["t2"])
-
-    kept = plan(core, inputs, only=SEGMENTATION_STAGES, measurements=first.measurements)
-    assert kept.kept_edits == ["tumor"]
-    assert int(np.count_nonzero(kept.ctx.labels["tumor"].array)) == 27
-    assert kept.plan["tumor"]["volume_ml"] == pytest.approx(27 * ref.voxel_volume_ml, rel=1e-6)
-
-    inputs.replace_edits = True
-    replaced = plan(core, inputs, only=SEGMENTATION_STAGES, measurements=first.measurements)
-    assert replaced.kept_edits == []
-    assert int(np.count_nonzero(replaced.ctx.labels["tumor"].array)) == generated
 
 
 def _replace_segment(core, seg_node, name, mask, reference_node):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from slicer_static_helpers import MODULES, REPO, lib_python_files
+from slicer_static_helpers import MODULES, REPO, dotted_name, lib_python_files
 
 FORBIDDEN_ATTRIBUTES = {"app", "mrmlScene", "modules", "util"}
 """``slicer.<name>`` that only exist in the Slicer application."""
@@ -91,16 +91,6 @@ def test_lib_imports_without_qt_or_slicer_application(module):
     assert len(result["imported"]) > len(result["skipped"])
 
 
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def forbidden_uses(path) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
@@ -117,7 +107,7 @@ def forbidden_uses(path) -> list[str]:
                 found += [f"{where} from slicer import {a.name}" for a in node.names
                           if a.name in FORBIDDEN_ATTRIBUTES | FORBIDDEN_NAMES]
         elif isinstance(node, ast.Attribute):
-            dotted = _dotted(node)
+            dotted = dotted_name(node)
             if dotted.startswith("slicer.") and dotted.split(".")[1] in FORBIDDEN_ATTRIBUTES:
                 found.append(f"{where} {dotted}")
             elif node.attr in FORBIDDEN_NAMES:

@@ -81,6 +81,8 @@ def test_widget_logic_and_test_classes_exist(module):
     assert "slicer.util.loadUI" in names and "slicer.util.childWidgetVariables" in names
     assert any(call_name(c).endswith("connectGui") for c in calls_in(template))
     assert {"createLogic", "connectWidgets", "updateGui"} <= set(methods(widget))
+    assert {getattr(b, "id", "") for b in logic.bases} == {"ScriptedLoadableModuleLogic"}
+    assert {getattr(b, "id", "") for b in test.bases} == {"ScriptedLoadableModuleTest"}
     created = [call_name(c) for c in calls_in(methods(widget)["createLogic"])]
     assert created == [f"{module}Logic"]
     get_node = methods(logic)["getParameterNode"]

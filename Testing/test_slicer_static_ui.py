@@ -122,7 +122,8 @@ def test_spin_box_ranges_hold_the_default_values(module):
             pack = canonical_type(evaluate_annotation(resolve_parameter(module, ".".join(path)).annotation))
             lib_fields = {f.name: f for f in dataclasses.fields(lib_class(mirrors[pack]))}
             lib_default = lib_fields[leaf].default
-            assert pack in packs and lib_default == default
+            assert pack in packs
+            assert lib_default == default, f"{param}: the .ui/shell default {default} differs from the Lib's {lib_default}"
         lo = widget_property(widget, "minimum")
         hi = widget_property(widget, "maximum")
         lo = 0 if lo is None else lo

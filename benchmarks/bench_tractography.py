@@ -4,7 +4,7 @@ Same DWI (the phantom's, or the synthetic cord with ``--synthetic``), same fit m
 canal margin on the DWI grid), same seeding (N random seeds per seed-mask voxel), step size,
 angle, length limits and FA cut-off, single thread on both sides:
 
-* fit:      ``fit_tensors`` (DIPY WLS)          vs ``dwi2tensor -mask ... -nthreads 0`` (WLS)
+* fit:      ``fit_tensors`` (WLS, DIPY model)  vs ``dwi2tensor -mask ... -nthreads 0`` (WLS)
 * tracking: ``track`` (DIPY EuDX on the tensor)  vs ``tckgen -algorithm Tensor_Det -nthreads 0``
 
 MRtrix times are wall-clock times of the commands; "net" figures subtract the time of

@@ -7,6 +7,8 @@ nodes or plain L1 objects:
 * DWI: a ``vtkMRMLDiffusionWeightedVolumeNode`` or a :class:`DiffusionData`;
 * cord / tumor / seed ROI: a label map (or scalar) volume node, a ``(segmentation node,
   segment name or id)`` pair, or a :class:`Volume` mask.
+
+Parent transforms of input nodes are not applied (harden them first); every output is in RAS.
 """
 
 from __future__ import annotations
@@ -16,17 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import vtk
-from vtk.util import numpy_support
 
 from SpinePlannerLib.context import Progress, no_progress
 from SpinePlannerLib.dwi_io import DiffusionData
 from SpinePlannerLib.errors import InputError
 from SpinePlannerLib.mrml_volumes import (
-    array_from_image_data,
-    image_data_from_array,
-    node_affine,
-    numpy_to_vtk_matrix,
-    set_node_geometry,
+    add_dwi_node as mrml_add_dwi_node,
+)
+from SpinePlannerLib.mrml_volumes import (
+    dwi_from_node,
     volume_from_node,
 )
 from SpinePlannerLib.volume import Volume
@@ -55,48 +55,14 @@ def _scene_of(scene_or_core):
 
 
 def diffusion_data_from_node(node) -> DiffusionData:
-    """A ``vtkMRMLDiffusionWeightedVolumeNode`` as :class:`DiffusionData` (gradients to RAS via
-    the node's measurement frame)."""
-    image = node.GetImageData()
-    if image is None:
-        raise InputError(node.GetName(), "the DWI node has no image data")
-    arr = array_from_image_data(image).astype(np.float32)
-    if arr.ndim != 4:
-        raise InputError(node.GetName(), "the DWI node has a single component; expected one per gradient")
-    n = arr.shape[3]
-    bvals = numpy_support.vtk_to_numpy(node.GetBValues()).astype(float).ravel()
-    grads = numpy_support.vtk_to_numpy(node.GetDiffusionGradients()).astype(float).reshape(-1, 3)
-    if len(bvals) != n or len(grads) != n:
-        raise InputError(node.GetName(), f"{len(bvals)} b-values and {len(grads)} gradients for {n} volumes")
-    mf = vtk.vtkMatrix4x4()
-    node.GetMeasurementFrameMatrix(mf)
-    m = np.array([[mf.GetElement(r, c) for c in range(3)] for r in range(3)])
-    g = grads @ m.T
-    norms = np.linalg.norm(g, axis=1, keepdims=True)
-    g = np.where(norms > 1e-6, g / np.maximum(norms, 1e-12), 0.0)
-    return DiffusionData(Volume(arr, node_affine(node), node.GetName()), bvals, g)
+    """A ``vtkMRMLDiffusionWeightedVolumeNode`` as validated :class:`DiffusionData` (gradients in
+    world RAS through the measurement frame and any linear parent transform)."""
+    return dwi_from_node(node, node.GetName())
 
 
 def add_dwi_node(scene_or_core, dwi: DiffusionData, *, name: str = "DWI"):
-    """Add :class:`DiffusionData` as a ``vtkMRMLDiffusionWeightedVolumeNode`` (gradients in RAS,
-    identity measurement frame)."""
-    scene = _scene_of(scene_or_core)
-    node = scene.AddNewNodeByClass("vtkMRMLDiffusionWeightedVolumeNode", name)
-    set_node_geometry(node, dwi.volume.affine)
-    node.SetMeasurementFrameMatrix(numpy_to_vtk_matrix(np.eye(4)))
-    node.SetNumberOfGradients(len(dwi.bvals))
-    grads = vtk.vtkDoubleArray()
-    grads.SetNumberOfComponents(3)
-    for g in np.asarray(dwi.bvecs_ras, float):
-        grads.InsertNextTuple3(*g)
-    node.SetDiffusionGradients(grads)
-    bvals = vtk.vtkDoubleArray()
-    for b in np.asarray(dwi.bvals, float):
-        bvals.InsertNextValue(b)
-    node.SetBValues(bvals)
-    node.SetAndObserveImageData(image_data_from_array(np.asarray(dwi.volume.array, np.float32)))
-    node.CreateDefaultDisplayNodes()
-    return node
+    """Add :class:`DiffusionData` as a ``vtkMRMLDiffusionWeightedVolumeNode`` (gradients in RAS)."""
+    return mrml_add_dwi_node(_scene_of(scene_or_core), dwi, name=name)
 
 
 def mask_from_input(value, *, name: str) -> Volume | None:

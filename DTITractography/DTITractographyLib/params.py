@@ -37,8 +37,9 @@ class TensorFitParams:
     Attributes
     ----------
     method : str
-        ``"WLS"`` weighted least squares (default), ``"OLS"``, ``"NLLS"``, or ``"RT"`` (RESTORE,
-        robust to outlier volumes; noise sigma estimated from the WLS residuals).
+        ``"WLS"`` weighted least squares (default; DIPY's log-linear model and weights, see
+        :func:`~DTITractographyLib.tensor_fit.wls_fit`), ``"OLS"``, ``"NLLS"``, or ``"RT"``
+        (DIPY RESTORE, robust to outlier volumes; noise sigma from the WLS residuals).
     canal_margin_mm : float
         The cord (+ tumor) mask is dilated by this many mm to give the fit mask and the canal
         stopping region (includes the partial-volume rim of the cord).

@@ -34,6 +34,9 @@ from .params import RelationshipParams
 
 FAR_MM = 1.0e3
 """Signed distance given to points outside the reference grid (mm)."""
+DISPLACEMENT_REFERENCE_MM = 10.0
+"""Lateral displacement is measured against the streamline's mean in-plane position within
+this distance (mm) above and below the tumor's span (beyond ``level_margin_mm``)."""
 
 
 @dataclass
@@ -194,7 +197,7 @@ def relate(streamlines: list[np.ndarray], tumor: Volume, *, cord: Volume | None 
     rel.passing_around = rel.tumor_level & spans & ~rel.entering & ~rel.terminating
     inplane = np.column_stack([(pts - centre) @ u, (pts - centre) @ v])
     beside = (t >= t_lo) & (t <= t_hi)
-    ref_win = 10.0
+    ref_win = DISPLACEMENT_REFERENCE_MM
     above = (t > t_hi + m) & (t <= t_hi + m + ref_win)
     below = (t < t_lo - m) & (t >= t_lo - m - ref_win)
     ref_pts = (above | below) & rel.passing_around[owner]

@@ -11,7 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .context import ROLES
 from .errors import InputError
+
+IMAGE_ROLES = tuple(r for r in ROLES if r != "dwi")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -40,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="plan a case from its images")
     for role, what in (("t1", "T1-weighted MRI"), ("t2", "T2-weighted MRI"), ("t1c", "contrast T1 MRI"),
                        ("stir", "STIR MRI"), ("ct", "CT (file or DICOM folder)"), ("sct", "synthetic CT"),
-                       ("angio", "CT/MR angiography")):
+                       ("angio", "CT/MR angiography"), ("swi", "susceptibility-weighted MRI"),
+                       ("gre", "T2*-weighted gradient-echo MRI")):
         plan.add_argument(f"--{role}", metavar="F", help=what)
     plan.add_argument("--dwi", metavar="F", help="diffusion MRI: 4D NIfTI (with --bval/--bvec) or NRRD DWI")
     plan.add_argument("--bval", metavar="F")
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_plan(args, progress_factory) -> int:
     from .pipeline import CaseInputs, run_plan
 
-    images = {r: getattr(args, r) for r in ("t1", "t2", "t1c", "stir", "ct", "sct", "angio") if getattr(args, r)}
+    images = {r: getattr(args, r) for r in IMAGE_ROLES if getattr(args, r)}
     if args.tumor_seg and args.tumor_seed:
         raise InputError("--tumor-seed", "give either --tumor-seg or --tumor-seed, not both")
     inputs = CaseInputs(images=images, dwi=args.dwi, bval=args.bval, bvec=args.bvec, tumor_seg=args.tumor_seg,

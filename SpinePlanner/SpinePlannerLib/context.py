@@ -38,7 +38,9 @@ class StageSkipped(Exception):
 REFERENCE_ROLE_ORDER = ("t2", "t1", "t1c", "ct")
 """The reference grid for ``labels/`` is the first given of these roles (then stir, sct, angio)."""
 
-ROLES = ("t1", "t2", "t1c", "stir", "ct", "sct", "dwi", "angio")
+ROLES = ("t1", "t2", "t1c", "stir", "ct", "sct", "dwi", "angio", "swi", "gre")
+"""Image roles: MRI (t1, t2, t1c contrast T1, stir, swi susceptibility-weighted, gre T2* gradient echo),
+ct, sct (MRI-derived synthetic CT), dwi (diffusion), angio (CT/MR angiography)."""
 
 
 @dataclass

@@ -66,7 +66,8 @@ def rotation_of(affine) -> np.ndarray:
     return u @ vt
 
 
-def _normalise(vecs: np.ndarray) -> np.ndarray:
+def unit_rows(vecs: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; rows shorter than 1e-6 (b0 volumes) become zero."""
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
     out = np.zeros_like(vecs)
     ok = norms[:, 0] > 1e-6
@@ -79,7 +80,7 @@ def fsl_bvecs_to_ras(bvecs: np.ndarray, affine) -> np.ndarray:
     v = np.asarray(bvecs, float).copy()
     if np.linalg.det(np.asarray(affine, float)[:3, :3]) > 0:
         v[:, 0] *= -1.0
-    return _normalise(v @ rotation_of(affine).T)
+    return unit_rows(v @ rotation_of(affine).T)
 
 
 def ras_to_fsl_bvecs(bvecs_ras: np.ndarray, affine) -> np.ndarray:
@@ -113,7 +114,8 @@ def read_bvals_bvecs(bval_path, bvec_path, n_volumes: int) -> tuple[np.ndarray, 
     return bvals, bvecs
 
 
-def _validate(dwi: DiffusionData, name: str) -> DiffusionData:
+def validate_dwi(dwi: DiffusionData, name: str) -> DiffusionData:
+    """Reject unusable gradient tables and b0 volumes with an :class:`InputError` naming the input."""
     if dwi.bvals.min() < 0:
         raise InputError("--bval", "negative b-values")
     dw = dwi.bvals > B0_THRESHOLD
@@ -137,7 +139,7 @@ def read_dwi(dwi_path, bval_path=None, bvec_path=None) -> DiffusionData:
     """Read a DWI: 4D NIfTI with FSL bval/bvec, or a NRRD DWI (gradients in its header)."""
     p = Path(dwi_path)
     if p.exists() and p.suffix.lower() in (".nrrd", ".nhdr") and bval_path is None:
-        return _validate(_read_nrrd_dwi(p), "--dwi")
+        return validate_dwi(_read_nrrd_dwi(p), "--dwi")
     vol = read_volume(p, "--dwi", allow_4d=True)
     if vol.array.ndim != 4 or vol.array.shape[3] < 2:
         raise InputError("--dwi", f"expected a 4D diffusion series, got a 3D image of shape {vol.shape3}")
@@ -145,7 +147,7 @@ def read_dwi(dwi_path, bval_path=None, bvec_path=None) -> DiffusionData:
         raise InputError("--dwi", "a NIfTI DWI needs --bval and --bvec")
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path, vol.array.shape[3])
     vol.array = vol.array.astype(np.float32, copy=False)
-    return _validate(DiffusionData(vol, bvals, fsl_bvecs_to_ras(bvecs, vol.affine)), "--dwi")
+    return validate_dwi(DiffusionData(vol, bvals, fsl_bvecs_to_ras(bvecs, vol.affine)), "--dwi")
 
 
 def _read_nrrd_dwi(path: Path) -> DiffusionData:
@@ -180,4 +182,4 @@ def _read_nrrd_dwi(path: Path) -> DiffusionData:
         g_space = g_space * np.array([-1.0, -1.0, 1.0])
     norms = np.linalg.norm(grads, axis=1)
     bvals = bmax * norms**2
-    return DiffusionData(vol, bvals, _normalise(g_space))
+    return DiffusionData(vol, bvals, unit_rows(g_space))

@@ -73,8 +73,13 @@ def resample_mask_like(mask: Volume, reference: Volume) -> Volume:
     carry a mask between grids of different resolution (nearest neighbour drops thin structures
     and shifts borders by up to half a voxel).
     """
-    src = mask.with_array((mask.array > 0).astype(np.float32))
-    frac = resample(src, reference.affine, reference.shape3, order=1, cval=0.0)
+    # A mask is absent outside its grid: pad with one zero voxel so that its border interpolates
+    # towards 0 exactly as an interior border does (a mask cropped to its extent, as Slicer
+    # exports segments, then resamples identically to the uncropped one).
+    padded = np.pad((mask.array > 0).astype(np.float32), 1)
+    affine = mask.affine.copy()
+    affine[:3, 3] = mask.ijk_to_ras([-1.0, -1.0, -1.0])
+    frac = resample(Volume(padded, affine), reference.affine, reference.shape3, order=1, cval=0.0)
     return reference.with_array((frac >= 0.5).astype(np.uint8), name=mask.name)
 
 

@@ -35,23 +35,22 @@ from pathlib import Path
 
 import numpy as np
 import vtk
-from vtk.util import numpy_support
 
 from .context import ROLES, PlanContext, Progress, no_progress
-from .dwi_io import DiffusionData, _normalise, _validate
 from .errors import InputError
 from .geometry import resample_mask_like
 from .headless import SlicerCore
 from .mrml_scene import STRUCTURE_COLORS, populate_scene
-from .mrml_volumes import (
+from .mrml_volumes import (  # noqa: F401 - node converters re-exported for the Slicer shell
+    add_dwi_node,
     add_segmentation_from_masks,
     add_volume_node,
     array_from_image_data,
-    image_data_from_array,
-    node_affine,
-    set_node_geometry,
+    dwi_from_node,
+    volume_from_scene_node,
+    world_affine,
 )
-from .pipeline import _publish, new_plan, run_stages, write_json_atomic, write_labels
+from .pipeline import new_plan, publish_staged, run_stages, write_json_atomic, write_labels
 from .plan_schema import validate_plan
 from .stages import STAGES
 from .volume import Volume
@@ -133,100 +132,12 @@ class SceneResult:
 
 
 # -- nodes -> L1 objects ----------------------------------------------------------------------
-def _vtk_matrix_to_numpy(m) -> np.ndarray:
-    return np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
-
-
-def _world_affine(node, name: str) -> np.ndarray:
-    """IJK -> world RAS of a volume node, including a linear parent transform."""
-    affine = node_affine(node)
-    transform = node.GetParentTransformNode()
-    if transform is not None:
-        if not transform.IsTransformToWorldLinear():
-            raise InputError(name, f"node '{node.GetName()}' is under a non-linear transform; harden the "
-                                   "transform (Data module) before planning")
-        m = vtk.vtkMatrix4x4()
-        transform.GetMatrixTransformToWorld(m)
-        affine = _vtk_matrix_to_numpy(m) @ affine
-    return affine
-
-
 def _node_input_label(node) -> str:
     """What plan.json records as the input 'path' of a node: its file, else its scene name and ID."""
     storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
     if storage is not None and storage.GetFileName():
         return str(storage.GetFileName())
     return f"scene node '{node.GetName()}' ({node.GetID()})"
-
-
-def volume_from_scene_node(node, name: str) -> Volume:
-    """A scalar volume node as a 3D :class:`Volume` in world RAS (linear parent transform applied).
-
-    Raises :class:`InputError` naming ``name`` for a node without voxels, with several components
-    or with NaN/infinite voxels.
-    """
-    image = node.GetImageData()
-    if image is None or image.GetNumberOfPoints() == 0:
-        raise InputError(name, f"node '{node.GetName()}' has no image data")
-    if image.GetNumberOfScalarComponents() != 1:
-        raise InputError(name, f"node '{node.GetName()}' has {image.GetNumberOfScalarComponents()} components per "
-                               "voxel; a scalar volume is expected")
-    arr = array_from_image_data(image)
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        raise InputError(name, f"node '{node.GetName()}' contains NaN/infinite voxels; fix or mask them first")
-    return Volume(arr, _world_affine(node, name), name)
-
-
-def dwi_from_node(node, name: str = "dwi") -> DiffusionData:
-    """A ``vtkMRMLDiffusionWeightedVolumeNode`` as :class:`DiffusionData` (gradients in world RAS).
-
-    Slicer stores gradients in the measurement frame and the measurement-frame-to-RAS matrix on
-    the node; the RAS directions are ``MF @ g`` (then the linear parent transform's rotation).
-    """
-    image = node.GetImageData()
-    if image is None or image.GetNumberOfPoints() == 0:
-        raise InputError(name, f"node '{node.GetName()}' has no image data")
-    arr = array_from_image_data(image)
-    if arr.ndim != 4 or arr.shape[3] < 2:
-        raise InputError(name, f"node '{node.GetName()}' is not a diffusion series (needs one component per gradient)")
-    grads_vtk, bvals_vtk = node.GetDiffusionGradients(), node.GetBValues()
-    if grads_vtk is None or bvals_vtk is None:
-        raise InputError(name, f"node '{node.GetName()}' has no gradient table")
-    grads = numpy_support.vtk_to_numpy(grads_vtk).reshape(-1, 3).astype(float)
-    bvals = numpy_support.vtk_to_numpy(bvals_vtk).astype(float).ravel()
-    if len(grads) != arr.shape[3] or len(bvals) != arr.shape[3]:
-        raise InputError(name, f"{len(grads)} gradients / {len(bvals)} b-values for {arr.shape[3]} volumes")
-    mf = vtk.vtkMatrix4x4()
-    node.GetMeasurementFrameMatrix(mf)
-    to_ras = _vtk_matrix_to_numpy(mf)[:3, :3]
-    affine = _world_affine(node, name)
-    transform = node.GetParentTransformNode()
-    if transform is not None:  # gradients rotate with the image
-        m = vtk.vtkMatrix4x4()
-        transform.GetMatrixTransformToWorld(m)
-        u, _, vt = np.linalg.svd(_vtk_matrix_to_numpy(m)[:3, :3])
-        to_ras = (u @ vt) @ to_ras
-    vol = Volume(arr.astype(np.float32, copy=False), affine, name)
-    if not np.all(np.isfinite(vol.array)):
-        raise InputError(name, f"node '{node.GetName()}' contains NaN/infinite voxels")
-    return _validate(DiffusionData(vol, bvals, _normalise(grads @ to_ras.T)), name)
-
-
-def add_dwi_node(scene, dwi: DiffusionData, *, name: str = "dwi"):
-    """Add ``dwi`` as a ``vtkMRMLDiffusionWeightedVolumeNode`` (gradients in RAS, identity
-    measurement frame) with a display node."""
-    node = scene.AddNewNodeByClass("vtkMRMLDiffusionWeightedVolumeNode", name)
-    set_node_geometry(node, dwi.volume.affine)
-    node.SetAndObserveImageData(image_data_from_array(dwi.volume.array.astype(np.float32, copy=False)))
-    # Slicer accepts only unit (or zero) gradient vectors
-    grads = numpy_support.numpy_to_vtk(np.ascontiguousarray(_normalise(np.asarray(dwi.bvecs_ras, float))), deep=True)
-    grads.SetNumberOfComponents(3)
-    node.SetDiffusionGradients(grads)
-    node.SetBValues(numpy_support.numpy_to_vtk(np.ascontiguousarray(dwi.bvals, dtype=float), deep=True))
-    identity = vtk.vtkMatrix4x4()
-    node.SetMeasurementFrameMatrix(identity)
-    node.CreateDefaultDisplayNodes()
-    return node
 
 
 def seed_from_markups(node, name: str = "tumor seed") -> np.ndarray:
@@ -271,7 +182,7 @@ def segment_mask_on(seg_node, segment_id: str, reference: Volume, reference_node
             raise InputError("segmentation", f"could not export segment '{segment_id}' of '{seg_node.GetName()}'")
         if labelmap.GetImageData() is None:
             return reference.with_array(np.zeros(reference.shape3, np.uint8))
-        exported = Volume(array_from_image_data(labelmap.GetImageData()) > 0, _world_affine(labelmap, "segmentation"))
+        exported = Volume(array_from_image_data(labelmap.GetImageData()) > 0, world_affine(labelmap, "segmentation"))
     finally:  # the temporary label map and whatever the export added for it (display, color table)
         for node_id in reversed(_node_ids(scene)):
             if node_id not in before and scene.GetNodeByID(node_id) is not None:
@@ -282,13 +193,15 @@ def segment_mask_on(seg_node, segment_id: str, reference: Volume, reference_node
 
 
 def labels_from_segmentation(seg_node, reference: Volume, reference_node, logics, *,
-                             segment_names: dict | None = None, replace_edits: bool = False):
+                             segment_names: dict | None = None, replace_edits: bool = False,
+                             recompute_generated: bool = True):
     """Read a segmentation node into label maps on ``reference``'s grid.
 
     Returns ``(labels, edited)``: structure -> mask of every segment that is an input of the
     plan (user-created segments and edited generated ones), and the structures among them that
     are edited results of an earlier run. Unedited generated segments (and, with
-    ``replace_edits``, edited ones too) are left out so that the stages recompute them.
+    ``replace_edits``, edited ones too) are left out so that the stages recompute them; with
+    ``recompute_generated=False`` (the segmentation stage does not run) every segment is an input.
     """
     segmentation = seg_node.GetSegmentation()
     wanted = None
@@ -310,7 +223,7 @@ def labels_from_segmentation(seg_node, reference: Volume, reference_node, logics
         mask = segment_mask_on(seg_node, seg_id, reference, reference_node, logics)
         if not np.any(mask.array):
             continue
-        if generated == "1":
+        if generated == "1" and recompute_generated:
             if replace_edits or _segment_tag(segment, TAG_MASK_HASH) == mask_hash(mask.array):
                 continue  # an earlier result: recompute it
             edited.append(structure)
@@ -319,8 +232,10 @@ def labels_from_segmentation(seg_node, reference: Volume, reference_node, logics
     return labels, edited
 
 
-def context_from_scene(inputs: SceneInputs, logics: dict) -> tuple[PlanContext, dict, list]:
-    """Build the planning context from nodes.
+def context_from_scene(inputs: SceneInputs, logics: dict, *,
+                       recompute_generated: bool = True) -> tuple[PlanContext, dict, list]:
+    """Build the planning context from nodes (``recompute_generated``: the segmentation stage
+    will run, so unedited earlier results are left to it; see :func:`labels_from_segmentation`).
 
     Returns ``(ctx, reference_nodes, kept_edits)`` where ``reference_nodes`` maps the roles of
     ``ctx.volumes`` to their nodes (``None`` for volumes derived here).
@@ -354,7 +269,8 @@ def context_from_scene(inputs: SceneInputs, logics: dict) -> tuple[PlanContext, 
             raise InputError("segmentation", "needs an anatomical image (t2, t1, t1c or ct)")
         labels, kept = labels_from_segmentation(
             inputs.segmentation, ref, role_nodes.get(ref_role), logics,
-            segment_names=inputs.segment_names, replace_edits=inputs.replace_edits)
+            segment_names=inputs.segment_names, replace_edits=inputs.replace_edits,
+            recompute_generated=recompute_generated)
         ctx.labels.update(labels)
         ctx.given_labels.update(labels)
         if labels:
@@ -524,10 +440,11 @@ def measurement_rows(plan: dict, sections=SUMMARY_SECTIONS) -> list[tuple[str, s
     return rows
 
 
-def update_measurements_table(scene, plan: dict, table=None):
-    """Write :func:`measurement_rows` into a ``vtkMRMLTableNode`` (created when ``table`` is None)."""
+def update_measurements_table(scene, plan: dict, table=None, *, name: str = MEASUREMENTS_NAME):
+    """Write :func:`measurement_rows` into a ``vtkMRMLTableNode`` (created as ``name`` when ``table``
+    is None or no longer in the scene)."""
     if table is None or table.GetScene() is None:
-        table = scene.AddNewNodeByClass("vtkMRMLTableNode", MEASUREMENTS_NAME)
+        table = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
     table.RemoveAllColumns()
     for title in ("Section", "Quantity", "Value"):
         column = vtk.vtkStringArray()
@@ -587,7 +504,8 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
     InputError
         Bad input (names the input), before anything is added to the scene.
     """
-    ctx, role_nodes, kept = context_from_scene(inputs, logics)
+    ctx, role_nodes, kept = context_from_scene(
+        inputs, logics, recompute_generated=only is None or "segmentation" in only)
     ctx.params = dict(params or {})
     ctx.plan = new_plan(ctx)
     ctx.staging_dir = Path(tempfile.mkdtemp(prefix="spineplanner-"))
@@ -629,7 +547,7 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
             target = new_seg
             target.SetName(SEGMENTATION_NAME)
     if target is not None:
-        for structure in ctx.labels:
+        for structure in set(ctx.labels) - ctx.given_labels:
             _set_segment_color(target, structure)
         _tag_generated_segments(target, ctx, created_segments, role_nodes.get(ctx.reference_role), logics)
 
@@ -690,7 +608,7 @@ def export_plan(result: SceneResult, folder) -> Path:
         plan["outputs"] = {"plan": "plan.json", "labels": labels, **ctx.extra.get("exports", {})}
         validate_plan(plan)
         write_json_atomic(plan, staging / "plan.json")
-        _publish(staging, folder)
+        publish_staged(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder / "plan.json"

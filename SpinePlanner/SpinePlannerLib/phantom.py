@@ -7,7 +7,7 @@ analytic shapes in millimetres (:mod:`phantom_anatomy`) and rasterised with part
 =============  ==========================================================================
 file           content
 =============  ==========================================================================
-t2.nii.gz      T2-weighted MRI, 0.9 x 1.8 x 0.9 mm, axes P-S-R (tilted), the reference grid
+t2.nii.gz      T2-weighted MRI, 0.9 x 1.5 x 0.9 mm (P, S, R axes, tilted), the reference grid
 t1.nii.gz      T1-weighted MRI, the same voxel centres stored in R-A-S order
 ct.nii.gz      CT in HU (int16), 1 mm, axes L-P-S, its own tilt
 sct.nii.gz     synthetic CT on the CT grid: bone close to CT, soft tissue 10–40 HU, no calcification
@@ -39,7 +39,7 @@ import numpy as np
 from .dwi_io import DiffusionData, ras_to_fsl_bvecs
 from .geometry import resample_mask_like
 from .imageio import default_file_mode, write_volume
-from .measure import extent_along_mm, max_axial_diameter_mm
+from .measure import max_axial_diameter_mm
 from .phantom_anatomy import (
     AKA,
     AORTA,
@@ -352,36 +352,47 @@ def _tumor_truth(anat: PhantomAnatomy) -> dict:
                    max_axial_diameter_mm=2.0 * max(a, b), craniocaudal_extent_mm=2.0 * c,
                    z_range_local=(e["center"][2] - c, e["center"][2] + c), method="closed form (ellipsoid)")
     else:
-        # fine rasterisation (0.3 mm) of the analytic indicator in the anatomy frame
+        # fine rasterisation (0.3 mm) of the analytic indicator in the anatomy frame, with the
+        # cranio-caudal ends refined to 0.03 mm (the cord axis is the anatomy's z at the tumor)
         step = 0.3
-        lo, hi = np.asarray(anat.tumor_box[0], float) - 1, np.asarray(anat.tumor_box[1], float) + 1
-        lo[1] += fr.curve(lo[2]) if abs(lo[2] - fr.z0) > abs(hi[2] - fr.z0) else fr.curve(hi[2])
-        lo[1] -= 0.5
-        hi[1] += max(fr.curve(lo[2]), fr.curve(hi[2])) + 0.5
-        axes_pts = [np.arange(lo[k], hi[k] + step, step) for k in range(3)]
-        gx, gy, gz = np.meshgrid(*axes_pts, indexing="ij")
-        mask = anat.tumor_contains(gx, gy - fr.curve(gz), gz)
-        aff = np.eye(4)
-        aff[:3, :3] = np.eye(3) * step
-        aff[:3, 3] = lo
-        aff = fr.anat_to_world @ aff
+        lo, hi = np.asarray(anat.tumor_box[0], float) - 1.0, np.asarray(anat.tumor_box[1], float) + 1.0
+        hi[1] += max(fr.curve(lo[2]), fr.curve(hi[2]))  # anatomy y = local y + a(z), a >= 0
+
+        def inside(x, y, z):
+            return anat.tumor_contains(x, y - fr.curve(z), z)
+
+        gx, gy, gz = np.meshgrid(*[np.arange(lo[k], hi[k] + step, step) for k in range(3)], indexing="ij")
+        mask = inside(gx, gy, gz)
+        aff = fr.anat_to_world @ np.diag([step, step, step, 1.0])
+        aff[:3, 3] = fr.anat_to_world[:3, :3] @ lo + fr.anat_to_world[:3, 3]
         fine = Volume(mask.astype(np.uint8), aff)
-        idx = np.argwhere(mask)
         from scipy import ndimage
 
-        boundary = mask & ~ndimage.binary_erosion(mask)
-        bvol = Volume(boundary.astype(np.uint8), aff)
-        zs = gz[mask]
+        boundary = Volume((mask & ~ndimage.binary_erosion(mask)).astype(np.uint8), aff)
+        z_ends = [_refine_end(inside, gx[mask], gy[mask], gz[mask], sign) for sign in (-1.0, 1.0)]
         out = dict(volume_ml=float(mask.sum()) * step**3 / 1000.0,
-                   centroid_ras=fine.ijk_to_ras(idx.mean(axis=0)),
-                   max_axial_diameter_mm=max_axial_diameter_mm(bvol, axis) - step,
-                   craniocaudal_extent_mm=extent_along_mm(bvol, axis) - step,
-                   z_range_local=(float(zs.min()), float(zs.max())), method="fine rasterisation (0.3 mm)")
+                   centroid_ras=fine.ijk_to_ras(np.argwhere(mask).mean(axis=0)),
+                   max_axial_diameter_mm=max_axial_diameter_mm(boundary, axis, calibrate=False) - step,
+                   craniocaudal_extent_mm=z_ends[1] - z_ends[0],
+                   z_range_local=tuple(z_ends), method="fine rasterisation (0.3 mm; ends 0.03 mm)")
     spanned = [lv.name for lv in anat.levels
                if lv.z_range[0] < out["z_range_local"][1] and lv.z_range[1] > out["z_range_local"][0]]
     out["levels_spanned"] = spanned
     out["axis_ras"] = axis
     return out
+
+
+def _refine_end(inside, xs, ys, zs, sign: float) -> float:
+    """The extreme z (min for ``sign < 0``) of an indicator, refined near a coarse raster's extreme."""
+    z0 = float(zs.max() if sign > 0 else zs.min())
+    near = np.abs(zs - z0) < 0.35
+    x0, x1 = xs[near].min() - 1.0, xs[near].max() + 1.0
+    y0, y1 = ys[near].min() - 1.0, ys[near].max() + 1.0
+    gx, gy, gz = np.meshgrid(np.arange(x0, x1, 0.1), np.arange(y0, y1, 0.1), z0 + sign * np.arange(-0.3, 0.9, 0.03),
+                             indexing="ij")
+    hit = inside(gx, gy, gz)
+    zs_hit = gz[hit]
+    return float(zs_hit.max() if sign > 0 else zs_hit.min()) if zs_hit.size else z0
 
 
 def _round(obj, nd: int = 3):

@@ -367,10 +367,18 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
         anat.cord_contains = cord_contains
         anat.cord_center = lambda z: (0.0, cyc)
         anat.fiber_dir = fiber_dir
-        ops.append((base_sac, CSF, None))
+
+        def sac_contains(x, y, z, tc=tc, expand=expand):
+            bump = expand * np.exp(-(((z - zt) / (tc + 4.0)) ** 2))  # the dura follows the swollen cord
+            return _ellipse_q(x, y, sac_rx + 0.6 * bump, sac_ry + 1.2 * bump, sac_cy) <= 1.0
+
+        sac = custom(sac_contains, (-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin),
+                     (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax), "sac")
+        cord_box = ((-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin), (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax))
+        ops.append((sac, CSF, None))
         ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
         ops.append((tumor, TUMOR, None))
-        anat.sac_ops = [(base_sac, 1, None), (custom(cord_contains, *cord_box), 1, None), (tumor, 1, None)]
+        anat.sac_ops = [(sac, 1, None), (custom(cord_contains, *cord_box), 1, None), (tumor, 1, None)]
         anat.tumor_contains = tumor.contains
         anat.tumor_ellipsoid = dict(center=center, semi_axes=np.array(semi), rotation=np.eye(3))
         anat.tumor_center = center
@@ -444,7 +452,7 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
         s = side_sign
         lv = lvl
         cort, canc = CORT0 + lv.index, CANC0 + lv.index
-        lesion = ellipsoid((s * 3.5, lv.yb - 1.0, lv.zc), (lv.wx * 1.02, lv.wy * 1.08, lv.h / 2 - 1.5), name="lytic")
+        lesion = ellipsoid((s * 3.5, lv.yb - 1.0, lv.zc), (lv.wx * 1.02, lv.wy * 1.08, lv.h / 2 - 2.5), name="lytic")
         breach = ellipsoid((s * 2.0, CANAL[1] + 1.5, lv.zc), (5.0, 2.5, 6.5), name="cortex breach")
         pedicle = ellipsoid((s * 11.3, 3.5, lv.zc + 5.0), (3.6, 7.0, 5.0), name="pedicle lesion")
         epi = ellipsoid((s * 2.0, 7.0, lv.zc), (6.0, 3.0, 9.5), name="epidural extension")

@@ -174,7 +174,7 @@ def write_json_atomic(data: dict, path: Path) -> None:
             os.unlink(tmp)
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
+def publish_staged(staging: Path, out_dir: Path) -> None:
     """Move staged outputs into ``out_dir`` (plan.json last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     items = sorted(staging.iterdir(), key=lambda p: p.name == "plan.json")
@@ -218,7 +218,7 @@ def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene:
         ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
         validate_plan(ctx.plan)
         write_json_atomic(ctx.plan, staging / "plan.json")
-        _publish(staging, out_dir)
+        publish_staged(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ctx.plan

@@ -282,7 +282,7 @@ class _Tube:
 
 def _follow_tube(img: np.ndarray, thresholds, spacing, *, area_mm2, fraction: float, radius_mm: float,
                  min_length_mm: float, bridge_dilate: bool, max_step_mm: float, what: str,
-                 max_inside: float | None = None, max_gap_mm: float = 12.0):
+                 max_inside: float | None = None, max_gap_mm: float = 12.0, min_track_fraction: float = 0.0):
     """Find and delineate the longest dark tube enclosed by a brighter ring along axis 2.
 
     Returns ``(_Tube, "")`` or ``(None, reason)``.
@@ -297,6 +297,11 @@ def _follow_tube(img: np.ndarray, thresholds, spacing, *, area_mm2, fraction: fl
     if length < min_length_mm:
         return None, metrics, (f"the {what} could be followed over only {length:.1f} mm (< {min_length_mm} mm): "
                                "not in the field of view or not enclosed by a visible ring")
+    span = chain[-1].k - chain[0].k + 1
+    metrics["tracked_fraction"] = len(chain) / span
+    if len(chain) < min_track_fraction * span:
+        return None, metrics, (f"the {what} was seen in only {len(chain)} of the {span} slices it would cross "
+                               f"(< {min_track_fraction:.0%}): no continuous tube, not trusted")
     nk = img.shape[2]
     centres = _interp_centres(chain, nk)
     px = sp[0] * sp[1]
@@ -309,17 +314,23 @@ def _follow_tube(img: np.ndarray, thresholds, spacing, *, area_mm2, fraction: fl
     direct = set()
     chain_levels = {c.k: _levels(img[:, :, c.k], c.mask, c.centre, sp[:2]) for c in chain}
     chain_ks = np.array(sorted(chain_levels))
+    pad = int(np.ceil(r_px)) + 3
     for k in ks:
-        img2 = img[:, :, k]
-        roi = _disk_roi(img2.shape, centres[k], r_px)
+        # work in a crop around the search disk (same result, much less morphology)
+        c = centres[k]
+        i0, j0 = max(int(c[0]) - pad, 0), max(int(c[1]) - pad, 0)
+        i1, j1 = min(int(c[0]) + pad + 1, img.shape[0]), min(int(c[1]) + pad + 1, img.shape[1])
+        img2 = img[i0:i1, j0:j1, k]
+        local = c - np.array([i0, j0])
+        roi = _disk_roi(img2.shape, local, r_px)
         # levels from this slice's candidate, else from the nearest tracked slice
         inside, ring = chain_levels[int(chain_ks[np.argmin(np.abs(chain_ks - k))])]
         if ring <= inside:
             continue
         levels[k] = (inside, ring)
-        m = _cord_border(img2, centres[k], levels[k], fraction, roi, area_px)
+        m = _cord_border(img2, local, levels[k], fraction, roi, area_px)
         if m is not None:
-            tube[:, :, k] = m
+            tube[i0:i1, j0:j1, k] = m
             direct.add(k)
     # slices whose ring is open: the neighbour's region (one voxel wider on MRI) within the dark voxels
     order = sorted(set(levels) - direct, key=lambda k: min((abs(k - d) for d in direct), default=0))
@@ -354,6 +365,14 @@ def _follow_tube(img: np.ndarray, thresholds, spacing, *, area_mm2, fraction: fl
     return _Tube(tube, levels, metrics), metrics, ""
 
 
+def _sac_slice(img2: np.ndarray, cord2: np.ndarray, thr: float, roi: np.ndarray) -> np.ndarray:
+    """Cord plus the voxels >= ``thr`` connected to its border within ``roi``, holes filled."""
+    bright = (img2 >= thr) & roi
+    lab2, _ = ndimage.label(bright)
+    keep = np.unique(lab2[ndimage.binary_dilation(cord2, structure=np.ones((3, 3), bool)) & bright])
+    return ndimage.binary_fill_holes(cord2 | np.isin(lab2, keep[keep > 0]))
+
+
 def _segment_mri(img: np.ndarray, spacing, params: CordParams, progress: Progress):
     """Cord, sac, (cord, CSF) medians and metrics on a working grid whose image has CSF bright."""
     sp = np.asarray(spacing, float)
@@ -369,21 +388,23 @@ def _segment_mri(img: np.ndarray, spacing, params: CordParams, progress: Progres
     tube, metrics, reason = _follow_tube(
         norm, thresholds, sp, area_mm2=params.cord_area_mm2, fraction=params.boundary_fraction,
         radius_mm=params.max_sac_radius_mm, min_length_mm=params.min_length_mm, bridge_dilate=True,
-        max_step_mm=3.0, what="dark cord inside bright CSF")
+        max_step_mm=3.0, what="dark cord inside bright CSF", min_track_fraction=params.min_track_fraction)
     if tube is None:
         return None, None, None, metrics, reason
     progress(0.7, "thecal sac")
     cord = tube.mask
     r_px = params.max_sac_radius_mm / float(np.sqrt(sp[0] * sp[1]))
     sac = np.zeros(img.shape, bool)
+    ring2 = disk(2.0, sp[:2])
     for k, (cl, csf) in tube.levels.items():
         m = cord[:, :, k]
-        thr = cl + params.sac_fraction * (csf - cl)
         roi = _disk_roi(m.shape, np.argwhere(m).mean(axis=0), r_px)
-        bright = (norm[:, :, k] >= thr) & roi
-        lab2, _ = ndimage.label(bright)
-        keep = np.unique(lab2[ndimage.binary_dilation(m, structure=np.ones((3, 3), bool)) & bright])
-        sac[:, :, k] = ndimage.binary_fill_holes(m | np.isin(lab2, keep[keep > 0]))
+        first = _sac_slice(norm[:, :, k], m, cl + 0.5 * (csf - cl), roi)
+        # outer border half-way between CSF and the tissue just outside the sac (dura, fat, bone)
+        band = ndimage.binary_dilation(first, structure=ring2) & ~first & roi
+        outside = float(np.median(norm[:, :, k][band])) if band.any() else cl
+        thr = outside + params.sac_fraction * (csf - outside)
+        sac[:, :, k] = _sac_slice(norm[:, :, k], m, thr, roi)
     vals = np.array(list(tube.levels.values()))
     levels = (lo + float(np.median(vals[:, 0])) * (hi - lo), lo + float(np.median(vals[:, 1])) * (hi - lo))
     return cord, sac, levels, metrics, ""
@@ -441,7 +462,8 @@ def bony_canal(img: np.ndarray, spacing, params: CordParams | None = None) -> tu
 
 
 def segment_cord(volume: Volume, *, contrast: str, params: CordParams | None = None,
-                 tumor: Volume | None = None, progress: Progress = no_progress) -> CordResult:
+                 tumor: Volume | None = None, tumor_value: float | None = None,
+                 progress: Progress = no_progress) -> CordResult:
     """Segment the spinal cord and thecal sac.
 
     Parameters
@@ -456,6 +478,9 @@ def segment_cord(volume: Volume, *, contrast: str, params: CordParams | None = N
         0/1 tumor mask (any grid overlapping ``volume``). Its voxels are given the cord's
         intensity while the CSF ring is searched (an intramedullary or intradural tumor then
         belongs to the enclosed region whatever its signal) and are removed from the cord.
+    tumor_value : float or None
+        The cord's intensity (image units; ``CordResult.metrics["cord_median"]`` of a pass without
+        the tumor). Estimated by such a first pass when not given.
     progress : callable(fraction, message)
 
     Returns
@@ -484,10 +509,14 @@ def segment_cord(volume: Volume, *, contrast: str, params: CordParams | None = N
     else:
         work = -img if contrast == "t1" else img
         if tumor_w is not None and tumor_w.any():
-            # first pass for the cord level; then the tumor takes that level
-            _c, _s, first_levels, _m, _r = _segment_mri(work, sp, params, no_progress)
+            # the tumor takes the cord's level (from a first pass without it unless given)
+            if tumor_value is not None:
+                fill = -tumor_value if contrast == "t1" else tumor_value
+            else:
+                _c, _s, first_levels, _m, _r = _segment_mri(work, sp, params, no_progress)
+                fill = first_levels[0] if first_levels is not None else float(np.percentile(work, 30))
             work = work.copy()
-            work[tumor_w] = first_levels[0] if first_levels is not None else np.percentile(work, 30)
+            work[tumor_w] = fill
         cord, sac, levels, metrics, reason = _segment_mri(work, sp, params, progress)
         canal = None
         approximate = False

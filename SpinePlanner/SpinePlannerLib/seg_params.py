@@ -44,6 +44,9 @@ class CordParams:
         other sizes are not cord candidates.
     min_length_mm : float
         The cord must be followed over at least this cranio-caudal length (mm) to count as found.
+    min_track_fraction : float
+        MRI: the cord must be seen directly (CSF ring closed) in at least this fraction of the
+        slices between the ends of the tracked chain; scattered dark holes are not a cord.
     min_contrast : float
         Smallest accepted ratio ``(CSF - cord) / (CSF + cord)`` of median intensities (MRI; for CT
         the HU difference canal-vs-bone is used instead). Below it the contrast does not separate
@@ -68,6 +71,7 @@ class CordParams:
     max_anisotropy: float = 1.6
     cord_area_mm2: tuple[float, float] = (12.0, 260.0)
     min_length_mm: float = 12.0
+    min_track_fraction: float = 0.6
     min_contrast: float = 0.15
     boundary_fraction: float = 0.5
     sac_fraction: float = 0.5
@@ -84,6 +88,7 @@ class CordParams:
             raise ValueError(f"cord_area_mm2 must be (min, max) with 0 < min < max, got {self.cord_area_mm2}")
         _check_range("min_length_mm", self.min_length_mm, 0.0, 500.0)
         _check_range("min_contrast", self.min_contrast, 0.0, 1.0)
+        _check_range("min_track_fraction", self.min_track_fraction, 0.0, 1.0)
         _check_range("boundary_fraction", self.boundary_fraction, 0.05, 0.95)
         _check_range("sac_fraction", self.sac_fraction, 0.05, 0.95)
         _check_range("max_sac_radius_mm", self.max_sac_radius_mm, 3.0, 40.0)
@@ -110,6 +115,8 @@ class TumorParams:
         Radius (mm) of the morphological opening that cuts thin leaks (noise bridges into a
         neighbour of similar intensity); the border it shaves off is restored by a short
         reconstruction inside the accepted voxels.
+    reconstruction_steps : int
+        Voxel layers (face-connected) the opened region may grow back into the accepted voxels.
     smoothing_mm : float
         Gaussian pre-smoothing (sigma, mm).
     background_fraction : float
@@ -121,6 +128,7 @@ class TumorParams:
     tolerance_sd: float = 2.5
     max_radius_mm: float = 45.0
     opening_mm: float = 1.5
+    reconstruction_steps: int = 1
     smoothing_mm: float = 0.3
     background_fraction: float = 0.04
 
@@ -129,6 +137,7 @@ class TumorParams:
         _check_range("tolerance_sd", self.tolerance_sd, 0.1, 20.0)
         _check_range("max_radius_mm", self.max_radius_mm, 3.0, 200.0)
         _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
+        _check_range("reconstruction_steps", self.reconstruction_steps, 0, 10)
         _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
         _check_range("background_fraction", self.background_fraction, 0.0, 0.5)
 

@@ -16,8 +16,8 @@ Method
    thin leaks; holes are filled.
 4. Refinement ("grow from seeds"): every extra foreground seed adds the component grown from it
    with its own statistics; background seeds inside the region split it with a marker watershed
-   on the gradient magnitude (foreground seeds against background seeds), keeping the
-   foreground side.
+   of the region's distance map (foreground seeds against background seeds: the cut runs
+   through the narrowest constriction between them), keeping the foreground side.
 """
 
 from __future__ import annotations
@@ -150,9 +150,9 @@ def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.nd
         opened = ndimage.binary_opening(region, structure=st)
         if opened[tuple(ijk)]:
             core = component_at(opened, ijk)
-            steps = int(np.ceil(params.opening_mm / float(np.min(spacing)))) + 1
-            region = ndimage.binary_dilation(core, structure=ndimage.generate_binary_structure(3, 1),
-                                             iterations=steps, mask=region)
+            steps = params.reconstruction_steps
+            region = core if steps <= 0 else ndimage.binary_dilation(
+                core, structure=ndimage.generate_binary_structure(3, 1), iterations=steps, mask=region)
     region = _partial_volume_rim(img, region, mu, allowed)
     region = ndimage.binary_fill_holes(region)
     stats = {"seed_median": mu, "seed_sd": sigma, "accepted_range": [lower, upper],
@@ -250,8 +250,9 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
                 markers[tuple(q)] = 1
             for q in inside:
                 markers[tuple(q)] = 2
-            grad = ndimage.gaussian_gradient_magnitude(img, sigma=max(0.5, params.smoothing_mm) / sp)
-            ws = watershed(grad, markers, mask=region)
+            # split at the narrowest constriction between the seeds (watershed of the distance map)
+            depth = ndimage.distance_transform_edt(region, sampling=sp)
+            ws = watershed(-depth, markers, mask=region)
             region = ws == 1
     reached = bool(np.any(region & (dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2)))
     if reached:

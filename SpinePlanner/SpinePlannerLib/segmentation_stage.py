@@ -153,7 +153,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     if first is not None and first.found and tumor_ref is not None:
         progress(0.47, "cord without the tumor")
         final = segment_cord(ctx.volumes[cord_role], contrast=contrast_family(cord_role), params=params.cord,
-                             tumor=tumor_ref, progress=_sub(progress, 0.47, 0.7))
+                             tumor=tumor_ref, tumor_value=first.metrics.get("cord_median"),
+                             progress=_sub(progress, 0.47, 0.7))
         if not final.found:  # the tumor made the ring unreadable: keep the first pass minus the tumor
             final = first
             final.cord = final.cord.with_array(
@@ -166,7 +167,10 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     if "cord" in ctx.given_labels:
         cord_section.update(source="given label map", found=True)
     elif final is not None and final.found:
-        ctx.labels["cord"] = _to_ref(final.cord, ref, "cord")
+        cord_ref = _to_ref(final.cord, ref, "cord")
+        if tumor_ref is not None:  # interpolation must not put tumor voxels back into the cord
+            cord_ref.array[tumor_ref.array > 0] = 0
+        ctx.labels["cord"] = cord_ref
         cord_section["source"] = "segmentation"
         if final.approximate:
             ctx.warn("cord: approximated from the bony canal on CT (CT does not separate cord from CSF)")

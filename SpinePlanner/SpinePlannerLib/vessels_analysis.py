@@ -38,11 +38,13 @@ from .vessels_feeders import (
     name_feeders,
     segmental_trees,
 )
-from .vessels_graph import VesselGraph, arclength, vessel_graph
+from .vessels_graph import VesselGraph, arclength, bridge_gaps, remove_branches, vessel_graph
 from .vessels_params import VesselParams
 from .vessels_spinal_arteries import adamkiewicz_candidate, asa_joins, find_anterior_spinal_artery
 from .vessels_vesselness import (
     FULL_CONNECTIVITY,
+    MASK_BONE,
+    MASK_THICK,
     WorkingGrid,
     bone_and_mass_mask,
     choose_spacing,
@@ -375,15 +377,18 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
 
     progress(0.2, "bone and mass masking" if modality == "ct" else "intensity normalisation")
     t = time.perf_counter()
-    erosion = int(np.ceil(params.tumor_core_erosion_mm / h)) if params.tumor_core_erosion_mm > 0 else 0
-    core = ndimage.binary_erosion(tumor_w, iterations=erosion) if erosion and tumor_ok else tumor_w.copy()
+    core = tumor_w.copy()
+    if tumor_ok and params.tumor_exclusion_mm > 0:
+        box = _box_around(tumor_w, int(np.ceil(params.tumor_exclusion_mm / h)) + 1)
+        core[box] = ndimage.distance_transform_edt(~tumor_w[box]) * h <= params.tumor_exclusion_mm
     if modality == "ct":
-        excluded = bone_and_mass_mask(hu, h, lumen_min_hu=params.lumen_min_hu, bone_min_hu=params.bone_min_hu,
+        mask_codes = bone_and_mass_mask(hu, h, lumen_min_hu=params.lumen_min_hu, bone_min_hu=params.bone_min_hu,
                                       max_vessel_radius_mm=params.max_vessel_radius_mm, rim_mm=params.bone_rim_mm,
                                       keep=tumor_w if tumor_ok else None,
                                       interface_mm=params.bone_tumor_interface_mm)
     else:
-        excluded = np.zeros(grid.shape, bool)
+        mask_codes = np.zeros(grid.shape, np.uint8)
+    excluded = mask_codes > 0
     excluded_all = excluded | core
     filt = hu.copy()
     filt[excluded] = params.soft_tissue_hu
@@ -403,14 +408,25 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     seg = hysteresis(vness, params.vesselness_low, params.vesselness_high)
     seg = remove_small_components(seg, int(np.ceil(params.min_component_mm3 / h**3)))
     lumen = grow_lumen(seg, bright, steps=int(round(params.max_vessel_radius_mm / h)))
+    near_thick = _sampler(grid, ndimage.binary_dilation(mask_codes == MASK_THICK, structure=FULL_CONNECTIVITY,
+                                                        iterations=2), 0)
+    edge = np.asarray(grid.shape) - 1
+
+    def truncated(end):
+        """A vessel end cut by the analysis: at a masked thick vessel or the region's edge."""
+        ijk = grid.ras_to_ijk(end)
+        return bool(near_thick(end[None])[0] > 0 or np.any(ijk < 1.5) or np.any(ijk > edge - 1.5))
+
     protect = None
     if tumor_ok:
         sd, nearest_tumor_point = _distance_samplers(grid, tumor_w,
                                                      params.feeder_margin_mm + params.bone_gap_mm + 2.0)
-        masked_at = _sampler(grid, excluded, 0.0) if modality == "ct" else None
+        masked_at = _sampler(grid, mask_codes == MASK_BONE, 0.0) if modality == "ct" else None
 
         def protect(end, junction):
             """Keep short stubs heading for the tumor (a feeder mostly hidden by bone)."""
+            if truncated(end):
+                return False
             reaches, target = end_reaches_tumor(end, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h,
                                                 masked=masked_at)
             if not reaches:
@@ -420,6 +436,20 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
             return float(np.dot(a, b)) >= 0.5 * float(np.linalg.norm(a) * np.linalg.norm(b))
 
     graph = vessel_graph(lumen, grid.affine, h, prune_length_mm=params.prune_length_mm, protect=protect)
+    if modality == "ct" and graph.branches:
+        # thin "vessels" that run along the bone surface for most of their length are partial-volume
+        # ridges at bone edges (e.g. around a vertebral end plate), not vessels
+        near_bone = _sampler(grid, ndimage.binary_dilation(mask_codes == MASK_BONE, structure=FULL_CONNECTIVITY), 0)
+        hugging = [i for i, b in enumerate(graph.branches)
+                   if np.mean(near_bone(b.points) > 0) >= 0.8 and b.diameter_mm() < 1.5]
+        graph = remove_branches(graph, hugging)
+    if params.bridge_gap_mm > 0 and graph.branches:
+        def keep_free(end):
+            """Ends cut by the analysis, or at the tumor (feeders), stay free."""
+            return truncated(end) or (tumor_ok and float(sd(end[None])[0]) <= params.feeder_margin_mm + 1.0)
+
+        graph = bridge_gaps(graph, max_gap_mm=params.bridge_gap_mm, tangent_mm=params.tangent_length_mm,
+                            skip=keep_free)
     timings["graph"] = time.perf_counter() - t
 
     result = VesselAnalysis(detectable=True, reason="", modality=modality, grid=grid, graph=graph, warnings=warnings,
@@ -495,7 +525,7 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     if tumor_ok:
         result.tumor_assessed = True
         cands = find_feeders(graph, diam, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h, exclude=asa,
-                             masked=masked_at)
+                             masked=masked_at, truncated=truncated)
         kd, ids, _ = _branch_lookup(graph, 0.5 * h)
         vox = np.argwhere(lumen)
         vox_ras = grid.ijk_to_ras(vox)

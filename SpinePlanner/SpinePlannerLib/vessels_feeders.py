@@ -52,6 +52,25 @@ class SegmentalTree:
         return " ".join(parts)
 
 
+def _tree_side(graph: VesselGraph, members: list[int], frame: CordFrame | None, *, min_offset_mm: float = 5.0):
+    """Side on which most of a tree's length lies (points more than ``min_offset_mm`` from the
+    midline). The root is not used: a right segmental artery arises from the left-sided aorta."""
+    if frame is None:
+        return None
+    right = left = 0.0
+    for b in members:
+        pts = graph.branches[b].points
+        if len(pts) < 2:
+            continue
+        x = frame.local(0.5 * (pts[1:] + pts[:-1]))[:, 0]
+        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        right += float(seg[x > min_offset_mm].sum())
+        left += float(seg[x < -min_offset_mm].sum())
+    if right == left == 0.0:
+        return None
+    return "right" if right > left else "left"
+
+
 def segmental_trees(graph: VesselGraph, asa: list[int], frame: CordFrame | None, levels: LevelMap | None,
                     *, lateral_min_mm: float = 8.0) -> tuple[list[SegmentalTree], np.ndarray]:
     """Split the graph without the ASA into segmental trees. Returns (trees, tree id per branch; -1 for ASA)."""
@@ -72,7 +91,7 @@ def segmental_trees(graph: VesselGraph, asa: list[int], frame: CordFrame | None,
         touches_asa = any(n in asa_nodes for b in members for n in graph.branches[b].nodes)
         from_asa_only = touches_asa and lateral < lateral_min_mm + (frame.radius_at(root) if frame is not None else 0.0)
         trees.append(SegmentalTree(cid, members, root, levels.level_of(root) if levels else None,
-                                   side_of(frame, root, min_offset_mm=2.0), from_asa_only))
+                                   _tree_side(graph, members, frame), from_asa_only))
     return trees, comp
 
 
@@ -147,13 +166,15 @@ def end_reaches_tumor(end: np.ndarray, signed_distance, nearest_tumor_point, par
 
 def find_feeders(graph: VesselGraph, diameters, signed_distance: Callable[[np.ndarray], np.ndarray],
                  nearest_tumor_point: Callable[[np.ndarray], np.ndarray], params: VesselParams, *,
-                 half_voxel_mm: float, exclude=(), masked: Callable[[np.ndarray], np.ndarray] | None = None
-                 ) -> list[Feeder]:
+                 half_voxel_mm: float, exclude=(), masked: Callable[[np.ndarray], np.ndarray] | None = None,
+                 truncated: Callable[[np.ndarray], bool] | None = None) -> list[Feeder]:
     """Feeder candidates (unranked, unnamed): branches with a free end at the tumor surface.
 
     ``signed_distance(points)`` is the distance (mm) of RAS points to the tumor surface, negative
     inside; ``nearest_tumor_point(points)`` the nearest tumor voxel centre (RAS); ``masked(points)``
-    is non-zero in masked bone (ends hidden by bone up to ``bone_gap_mm`` further count).
+    is non-zero in masked bone (ends hidden by bone up to ``bone_gap_mm`` further count);
+    ``truncated(end)`` is True for ends that are cut by the analysis, not by anatomy (at a masked
+    thick vessel such as the aorta, or at the edge of the analysed region): they are not feeders.
     """
     exclude = set(exclude)
     found = []
@@ -163,6 +184,8 @@ def find_feeders(graph: VesselGraph, diameters, signed_distance: Callable[[np.nd
         for end_pos, nid in ((0, b.nodes[0]), (1, b.nodes[1])):
             node = graph.nodes[nid]
             if node.kind != "end" or len(node.branches) != 1:
+                continue
+            if truncated is not None and truncated(node.ras):
                 continue
             other = graph.nodes[b.nodes[1 - end_pos]]
             pts, _ = b.oriented_from(b.nodes[1 - end_pos]) if b.nodes[0] != b.nodes[1] else (b.points, b.radii)
@@ -222,7 +245,9 @@ def find_stub_feeders(voxels_ras: np.ndarray, branch_of: np.ndarray, foot_ras: n
     radius = 0.5 * np.asarray(diameters, float)[branch_of]
     off = np.linalg.norm(voxels_ras - foot_ras, axis=1)
     sd = signed_distance(voxels_ras)
-    cand = (off > radius + h) & (sd <= params.feeder_margin_mm + params.bone_gap_mm)
+    # a stub is short: voxels far from every centreline belong to lumen without a skeleton
+    cand = (off > radius + 0.5 * h) & (off <= radius + params.feeder_margin_mm + 2.0 * h)
+    cand &= sd <= params.feeder_margin_mm + params.bone_gap_mm
     cand &= ~np.isin(branch_of, list(exclude))
     if not np.any(cand):
         return []
@@ -236,7 +261,7 @@ def find_stub_feeders(voxels_ras: np.ndarray, branch_of: np.ndarray, foot_ras: n
         members = idx[labels_of == group]
         if len(members) < 2:
             continue
-        tip_i = members[np.argmin(sd[members])]
+        tip_i = members[np.argmin(sd[members] - 1e-3 * off[members])]  # nearest the tumor, then furthest out
         tip, base, bid = voxels_ras[tip_i], foot_ras[tip_i], int(branch_of[tip_i])
         protrusion = float(np.linalg.norm(tip - base))
         if protrusion < radius[tip_i] + 1.5 * h:
@@ -278,11 +303,11 @@ def name_feeders(feeders: list[Feeder], trees: list[SegmentalTree], tree_of_bran
         f.tree = tid
         tree = trees[tid] if tid >= 0 else None
         f.entry_level = levels.level_of(f.entry_ras) if levels else None
-        if tree is not None and not tree.from_asa_only:
+        if tree is not None and not tree.from_asa_only and (f.stub or len(tree.branches) > 1):
             f.level = tree.level or f.entry_level
             f.side = tree.side or side_of(frame, f.entry_ras)
-            f.parent = tree.name if len(tree.branches) > 1 else None
-        else:
+            f.parent = tree.name
+        else:  # not connected to a segmental artery in the image
             f.level = f.entry_level
             f.side = side_of(frame, f.entry_ras)
-            f.parent = tree.name if tree is not None else None
+            f.parent = "anterior spinal artery" if tree is not None and tree.from_asa_only else None

@@ -347,6 +347,99 @@ def prune_spurs(graph: VesselGraph, *, min_length_mm: float, radius_factor: floa
     return graph
 
 
+def bridge_gaps(graph: VesselGraph, *, max_gap_mm: float, max_angle_deg: float = 40.0, tangent_mm: float = 3.0,
+                skip=None) -> VesselGraph:
+    """Reconnect vessels interrupted by a short gap (thin vessels fall below the thresholds where
+    partial volume and noise dim them).
+
+    A free end is joined by a straight segment to the nearest point of another branch lying
+    within ``max_gap_mm`` ahead of it (within ``max_angle_deg`` of the end's outward direction,
+    measured over ``tangent_mm``); the target branch is split there (a new junction) unless the
+    point is one of its ends. ``skip(end_ras) -> bool`` leaves chosen ends alone (e.g. ends at
+    the tumor surface, which must stay free to be recognised as feeders).
+    """
+    from scipy.spatial import cKDTree
+
+    nodes = [Node(n.ras, n.kind, []) for n in graph.nodes]
+    branches = list(graph.branches)
+    cos_max = np.cos(np.radians(max_angle_deg))
+    ends = [i for i, n in enumerate(graph.nodes) if n.kind == "end" and len(n.branches) == 1]
+    done = False
+    for nid in ends:
+        bid = next((i for i, b in enumerate(branches) if nid in b.nodes), None)
+        if bid is None:
+            continue
+        b = branches[bid]
+        e = nodes[nid].ras
+        if skip is not None and skip(e):
+            continue
+        pts, rr = b.oriented_from(nid)
+        back = point_at_distance(pts, min(tangent_mm, 0.5 * max(b.length_mm, 1e-6)))
+        out = e - back
+        if np.linalg.norm(out) < 1e-6:
+            continue
+        out /= np.linalg.norm(out)
+        all_pts, owner, index = [], [], []
+        for cid, c in enumerate(branches):
+            if cid == bid:
+                continue
+            all_pts.append(c.points)
+            owner.append(np.full(len(c.points), cid))
+            index.append(np.arange(len(c.points)))
+        if not all_pts:
+            break
+        tree = cKDTree(np.concatenate(all_pts))
+        owner, index = np.concatenate(owner), np.concatenate(index)
+        best, best_score = None, np.inf
+        for k in tree.query_ball_point(e, max_gap_mm):
+            v = tree.data[k] - e
+            d = float(np.linalg.norm(v))
+            if d > 0.5 and float(np.dot(v, out)) < cos_max * d:
+                continue
+            if d < best_score:
+                best, best_score = k, d
+        if best is None:
+            continue
+        cid, i = int(owner[best]), int(index[best])
+        c = branches[cid]
+        if i <= 1 or i >= len(c.points) - 2:
+            target = c.nodes[0] if i <= 1 else c.nodes[1]
+        else:
+            target = len(nodes)
+            nodes.append(Node(c.points[i].copy(), "junction"))
+            branches[cid] = Branch((c.nodes[0], target), c.points[: i + 1], c.radii[: i + 1])
+            branches.append(Branch((target, c.nodes[1]), c.points[i:], c.radii[i:]))
+        q = nodes[target].ras
+        r_e = float(rr[0])
+        r_q = float(c.radii[min(i, len(c.radii) - 1)])
+        branches.append(Branch((nid, target), np.stack([e, q]), np.array([r_e, min(r_e, r_q)])))
+        nodes[nid].kind = "junction"
+        nodes[target].kind = "junction"
+        done = True
+    if not done:
+        return graph
+    merged = _merge_degree_two(_compact(VesselGraph(nodes, branches)))
+    for nd in merged.nodes:
+        if nd.kind == "junction" and len(nd.branches) == 1:
+            nd.kind = "end"
+    return merged
+
+
+def remove_branches(graph: VesselGraph, drop) -> VesselGraph:
+    """The graph without the branches ``drop`` (junctions left with two branches are merged,
+    with one branch become free ends)."""
+    drop = set(int(b) for b in drop)
+    if not drop:
+        return graph
+    keep = [b for i, b in enumerate(graph.branches) if i not in drop]
+    nodes = [Node(n.ras, n.kind, []) for n in graph.nodes]
+    graph = _merge_degree_two(_compact(VesselGraph(nodes, keep)))
+    for nd in graph.nodes:
+        if nd.kind == "junction" and len(nd.branches) == 1:
+            nd.kind = "end"
+    return graph
+
+
 def vessel_graph(segmentation: np.ndarray, affine, spacing_mm: float, *, prune_length_mm: float,
                  protect=None) -> VesselGraph:
     """Skeletonise a binary vessel segmentation (isotropic grid) and return its pruned graph.

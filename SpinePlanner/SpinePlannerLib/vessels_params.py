@@ -68,6 +68,9 @@ class VesselParams:
         Connected vessel pieces smaller than this (mm^3) are dropped as noise.
     prune_length_mm : float
         Terminal skeleton spurs shorter than this (mm) are pruned.
+    bridge_gap_mm : float
+        Free vessel ends are reconnected to a vessel lying at most this far (mm) ahead of them
+        (thin vessels break where partial volume dims them); 0 disables it.
     min_vessel_length_mm : float
         Total centerline length (mm) below which the image is reported as showing no vessels.
     max_spacing_mm : float
@@ -79,9 +82,10 @@ class VesselParams:
         told from contrast), so the image is reported as not showing the vessels that matter.
     feeder_margin_mm : float
         A vessel end within this distance (mm) of the tumor surface is a feeder candidate.
-    tumor_core_erosion_mm : float
-        Vessel search excludes the tumor eroded by this (mm): vessels inside a tumor (and
-        calcified or enhancing tumor tissue) are not analysed.
+    tumor_exclusion_mm : float
+        Vessels are not searched inside the tumor grown by this (mm): vessels inside a tumor and
+        calcified or enhancing tumor tissue (its visible edge may exceed the segmentation by a
+        voxel) are not analysed. Feeders then end this far from the surface (< feeder_margin_mm).
     bone_gap_mm : float
         A vessel ending within ``feeder_margin_mm + bone_gap_mm`` of the tumor is a feeder too when
         at most ``feeder_margin_mm`` of the way lies outside masked bone (vessels of vertebral
@@ -115,21 +119,22 @@ class VesselParams:
     scale_min_mm: float = 0.3
     scale_max_mm: float = 1.6
     n_scales: int = 4
-    lumen_min_hu: float = 150.0
+    lumen_min_hu: float = 120.0
     bone_min_hu: float = 700.0
     max_vessel_radius_mm: float = 3.0
-    bone_rim_mm: float = 1.2
-    bone_tumor_interface_mm: float = 2.5
+    bone_rim_mm: float = 1.25
+    bone_tumor_interface_mm: float = 1.5
     soft_tissue_hu: float = 40.0
-    vesselness_high: float = 40.0
-    vesselness_low: float = 15.0
+    vesselness_high: float = 25.0
+    vesselness_low: float = 12.0
     min_component_mm3: float = 2.0
     prune_length_mm: float = 2.0
+    bridge_gap_mm: float = 5.0
     min_vessel_length_mm: float = 30.0
     max_spacing_mm: float = 1.0
     max_analysable_spacing_mm: float = 2.0
     feeder_margin_mm: float = 2.0
-    tumor_core_erosion_mm: float = 0.0
+    tumor_exclusion_mm: float = 1.0
     bone_gap_mm: float = 4.0
     merge_distance_mm: float = 3.0
     feeder_min_length_mm: float = 1.5
@@ -150,8 +155,8 @@ class VesselParams:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ("working_spacing_mm", "bone_rim_mm", "bone_tumor_interface_mm", "min_component_mm3", "prune_length_mm", "min_vessel_length_mm",
-                        "tumor_core_erosion_mm", "feeder_min_length_mm", "bone_gap_mm")
+        non_negative = ("working_spacing_mm", "bone_rim_mm", "bone_tumor_interface_mm", "bridge_gap_mm", "min_component_mm3", "prune_length_mm", "min_vessel_length_mm",
+                        "tumor_exclusion_mm", "feeder_min_length_mm", "bone_gap_mm")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -22,6 +22,8 @@ from .geometry import resample, resample_mask_like
 from .volume import Volume
 
 FULL_CONNECTIVITY = np.ones((3, 3, 3), bool)
+MASK_BONE, MASK_THICK = 1, 2
+"""Codes of :func:`bone_and_mass_mask`."""
 
 
 @dataclass
@@ -237,11 +239,14 @@ def bone_and_mass_mask(hu: np.ndarray, spacing_mm: float, *, lumen_min_hu: float
                        interface_mm: float = 0.0) -> np.ndarray:
     """Voxels of bone, metal and thick bright masses on a CT angiogram (working grid).
 
+    Returns uint8 codes: 0 kept, ``MASK_BONE`` bone or metal (with its rim), ``MASK_THICK`` a
+    thick bright mass that is not enclosed bone (aorta, calcified or enhancing mass).
+
     Bone responds to vesselness as strongly as vessels, and calcified or enhancing tumors are as
     bright as contrast, so three things are masked:
 
-    * cortical bone and metal (``>= bone_min_hu``) with the interior they enclose (cancellous
-      bone is as bright as contrast);
+    * cortical bone and metal (``>= bone_min_hu``) with the bright interior they enclose
+      (cancellous bone is as bright as contrast), after closing canals of 1-2 mm in the shell;
     * bright structures (``>= lumen_min_hu``) thicker than ``2 * max_vessel_radius_mm``
       (vertebral bodies, a calcified tumor, the aorta) by morphological opening;
     * a partial-volume rim of ``rim_mm`` (at least one voxel) around both.
@@ -254,12 +259,16 @@ def bone_and_mass_mask(hu: np.ndarray, spacing_mm: float, *, lumen_min_hu: float
     """
     cortical = hu >= bone_min_hu
     bright = hu >= lumen_min_hu
-    # only bright enclosed voxels (cancellous bone) are filled: fat pockets that bones happen to
-    # enclose in the cropped region are not bone
+    # the shell is closed over small holes first (nutrient and feeder canals, ~1-2 mm), then only
+    # bright enclosed voxels (cancellous bone) are filled: fat pockets that bones happen to enclose
+    # in the cropped region are not bone
+    shell = ndimage.binary_closing(cortical, structure=ball(max(1.5, 1.0 / spacing_mm)), border_value=0)
     if keep is not None:  # the lesion plugs its own breach of the cortex: fill, then give it back
-        filled = (ndimage.binary_fill_holes(cortical | keep) & ~keep & bright) | cortical
-    else:
-        filled = (ndimage.binary_fill_holes(cortical) & bright) | cortical
+        shell |= keep
+    filled = ndimage.binary_fill_holes(shell) & bright
+    if keep is not None:
+        filled &= ~keep
+    filled |= cortical
     thick = _opening_by_ball(bright, max_vessel_radius_mm, spacing_mm)
     masked = filled | thick
     if keep is not None and interface_mm > 0 and np.any(keep):
@@ -276,11 +285,15 @@ def bone_and_mass_mask(hu: np.ndarray, spacing_mm: float, *, lumen_min_hu: float
         near = (d_keep * spacing_mm <= interface_mm) & (d_bone * spacing_mm <= interface_mm)
         masked[box] |= near & facing & ~keep[box] & ~cortical[box]
     rim_vox = max(rim_mm / spacing_mm, 1.0)
-    if rim_vox <= 1.75:
-        return ndimage.binary_dilation(masked, structure=FULL_CONNECTIVITY)
     if rim_vox <= 3.0:
-        return ndimage.binary_dilation(masked, structure=ball(rim_vox))
-    return ndimage.distance_transform_edt(~masked) * spacing_mm <= rim_mm
+        grown = ndimage.binary_dilation(masked, structure=ball(rim_vox))
+    else:
+        grown = ndimage.distance_transform_edt(~masked) * spacing_mm <= rim_mm
+    codes = np.zeros(hu.shape, np.uint8)
+    codes[grown] = MASK_THICK
+    codes[grown & ~(thick & ~filled)] = MASK_BONE
+    codes[thick & ~filled] = MASK_THICK
+    return codes
 
 
 def scales_for(spacing_mm: float, scale_min_mm: float, scale_max_mm: float, n_scales: int) -> np.ndarray:

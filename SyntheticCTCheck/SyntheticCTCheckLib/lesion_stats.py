@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.measure import SUPERIOR, extent_along_mm, max_axial_diameter_mm
+from SpinePlannerLib.measure import SUPERIOR, lesion_widths_mm
 from SpinePlannerLib.volume import Volume
 
 from .calcification import classify_calcification
@@ -210,8 +210,7 @@ def measure_lesion(image: Volume, roi: Volume, *, axis=SUPERIOR, params: LesionP
         keep = np.unique(lab[hyper & (lab > 0)])
         sized = np.isin(lab, keep[keep > 0]) if keep.size else hyper
         hv = sub.with_array(sized.astype(np.uint8))
-        axial = max_axial_diameter_mm(hv, axis)
-        cc = extent_along_mm(hv, axis)
+        axial, cc = lesion_widths_mm(hv, axis)
     else:
         axial = cc = 0.0
 
