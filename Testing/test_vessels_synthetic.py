@@ -100,22 +100,21 @@ def test_adamkiewicz_hairpin_candidate_at_its_level_and_side(default_case, defau
     truth = default_case.truth["adamkiewicz"]
     assert aka["present"] is True
     assert aka["level"] == truth["level"] and aka["side"] == truth["side"]
-    assert aka["hairpin_angle_deg"] < 60.0
+    assert aka["hairpin_angle_deg"] < 70.0
     assert default_result.to_plan()["anterior_spinal_artery"]["present"] is True
 
 
 def test_right_angle_radiculomedullary_join_is_not_a_hairpin(default_result):
     """The synthetic case has one ordinary T-shaped join onto the anterior spinal artery."""
-    from SpinePlannerLib.vessels_spinal_arteries import asa_joins
-
     from SpinePlannerLib.vessels_anatomy import CordFrame
+    from SpinePlannerLib.vessels_spinal_arteries import asa_joins
 
     r = default_result
     frame = CordFrame.straight([0, 0, 0])
     joins = asa_joins(r.graph, r.asa_branches, frame, r.branch_diameters, VesselParams())
     angles = sorted(j.angle_deg for j in joins)
     assert len(angles) >= 2
-    assert angles[0] < 60.0 and angles[-1] > 70.0, angles
+    assert angles[0] < 70.0 and angles[-1] > 75.0, angles
 
 
 def test_no_embolization_warning_when_feeders_use_other_segmentals(default_result):

@@ -11,23 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from SpinePlannerLib.param_checks import check_fraction, check_positive
+
 FIT_METHODS = ("WLS", "OLS", "NLLS", "RT")
 TRACKING_ALGORITHMS = ("deterministic", "probabilistic")
-
-
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-
-
-def _fraction(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be within 0..1, got {value}")
 
 
 @dataclass
@@ -54,7 +41,7 @@ class TensorFitParams:
             self.method = "RT"
         if self.method not in FIT_METHODS:
             raise ValueError(f"method must be one of {FIT_METHODS}, got {self.method!r}")
-        _non_negative("canal_margin_mm", self.canal_margin_mm)
+        check_positive("canal_margin_mm", self.canal_margin_mm, allow_zero=True)
 
 
 @dataclass
@@ -99,12 +86,12 @@ class TrackingParams:
         if int(self.seeds_per_voxel) != self.seeds_per_voxel or not 1 <= self.seeds_per_voxel <= 64:
             raise ValueError(f"seeds_per_voxel must be an integer 1..64, got {self.seeds_per_voxel}")
         self.seeds_per_voxel = int(self.seeds_per_voxel)
-        _positive("step_size_mm", self.step_size_mm)
+        check_positive("step_size_mm", self.step_size_mm)
         if not 0 < self.max_angle_deg <= 90:
             raise ValueError(f"max_angle_deg must be within (0, 90], got {self.max_angle_deg}")
         if not 0 < self.fa_stop < 1:
             raise ValueError(f"fa_stop must be within (0, 1), got {self.fa_stop}")
-        _positive("min_length_mm", self.min_length_mm)
+        check_positive("min_length_mm", self.min_length_mm)
         if self.max_length_mm <= self.min_length_mm:
             raise ValueError("max_length_mm must exceed min_length_mm")
         if self.random_seed < 1:
@@ -145,8 +132,8 @@ class RelationshipParams:
 
     def __post_init__(self):
         for f in fields(self):
-            _non_negative(f.name, getattr(self, f.name))
-        _positive("ring_mm", self.ring_mm)
+            check_positive(f.name, getattr(self, f.name), allow_zero=True)
+        check_positive("ring_mm", self.ring_mm)
 
 
 @dataclass
@@ -181,8 +168,8 @@ class SetzerParams:
     min_streamlines: int = 20
 
     def __post_init__(self):
-        _fraction("terminating_type3", self.terminating_type3)
-        _fraction("entering_type2", self.entering_type2)
+        check_fraction("terminating_type3", self.terminating_type3)
+        check_fraction("entering_type2", self.entering_type2)
         if self.min_streamlines < 1:
             raise ValueError("min_streamlines must be >= 1")
 
@@ -209,8 +196,8 @@ class ReliabilityParams:
     def __post_init__(self):
         if self.min_directions < 6:
             raise ValueError("min_directions must be >= 6 (a tensor has 6 unknowns)")
-        _positive("max_voxel_mm", self.max_voxel_mm)
-        _non_negative("min_snr", self.min_snr)
+        check_positive("max_voxel_mm", self.max_voxel_mm)
+        check_positive("min_snr", self.min_snr, allow_zero=True)
 
 
 @dataclass

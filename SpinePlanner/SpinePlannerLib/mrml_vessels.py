@@ -40,6 +40,8 @@ ROLE_DISPLAY = {
 """Role -> (model name, RGB 0..1, opacity). Feeders are bright yellow to stand out."""
 
 MIN_TUBE_RADIUS_MM = 0.25
+CREATED_BY_ATTRIBUTE = "SpinePlanner.createdBy"
+"""Node attribute the Slicer module uses to find (and show/hide) what the vessel analysis added."""
 
 
 def tube_polydata(polylines, radii, *, sides: int = 10) -> vtk.vtkPolyData:
@@ -111,9 +113,16 @@ def add_vessel_nodes(scene, result: VesselAnalysis, *, folder_name: str = "Vesse
     roles = np.asarray(result.branch_roles) if len(result.branch_roles) else np.full(len(result.graph.branches), 1)
     for code, (name, color, opacity) in ROLE_DISPLAY.items():
         ids = [int(b) for b in np.flatnonzero(roles == code)]
-        if not ids:
+        lines = [result.graph.branches[b].points for b in ids]
+        radii = [_branch_radii(result, b) for b in ids]
+        if code == ROLE_FEEDER:  # feeders seen only as a stub of their parent: draw stub + hidden part
+            for f in result.feeders:
+                if f.stub and f.path is not None:
+                    lines.append(f.path)
+                    radii.append(np.full(len(f.path), 0.5 * f.diameter_mm))
+        if not lines:
             continue
-        poly = tube_polydata([result.graph.branches[b].points for b in ids], [_branch_radii(result, b) for b in ids])
+        poly = tube_polydata(lines, radii)
         nodes[f"vessels_{name.lower().replace(' ', '_')}"] = _add_model(scene, name, poly, color, opacity)
     if result.feeders:
         mk = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Feeder entry points")
@@ -134,6 +143,8 @@ def add_vessel_nodes(scene, result: VesselAnalysis, *, folder_name: str = "Vesse
         mk.SetLocked(True)
         mk.GetDisplayNode().SetSelectedColor(*ROLE_DISPLAY[ROLE_ADAMKIEWICZ][1])
         nodes["adamkiewicz_junction"] = mk
+    for node in nodes.values():
+        node.SetAttribute(CREATED_BY_ATTRIBUTE, "vessels")
     _group(scene, folder_name, list(nodes.values()))
     return nodes
 

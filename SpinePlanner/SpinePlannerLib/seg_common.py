@@ -146,3 +146,18 @@ def robust_range(values: np.ndarray) -> tuple[float, float]:
         v = v[:: v.size // 400_000]
     lo, hi = np.percentile(v, [1.0, 99.0])
     return float(lo), float(hi)
+
+
+def convex_per_axial_slice(mask: Volume) -> Volume:
+    """``mask`` with each axial slice replaced by its convex hull (on the nearest RAS-aligned
+    voxel ordering, exact; returned on ``mask``'s grid). The thecal sac's outline including a
+    tumor that displaces the CSF at its rim."""
+    from skimage.morphology import convex_hull_image
+
+    view = ras_aligned_view(mask.with_array((mask.array > 0).astype(np.uint8)))
+    out = np.zeros(view.shape3, bool)
+    for k in range(view.shape3[2]):
+        sl = view.array[:, :, k] > 0
+        if sl.sum() >= 3:
+            out[:, :, k] = convex_hull_image(sl)
+    return mask_to_grid(out, view, mask)

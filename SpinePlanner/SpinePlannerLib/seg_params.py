@@ -119,6 +119,12 @@ class TumorParams:
         Voxel layers (face-connected) the opened region may grow back into the accepted voxels.
     smoothing_mm : float
         Gaussian pre-smoothing (sigma, mm).
+    low_contrast_sd, low_contrast_smoothing_mm : float
+        When a known bordering tissue (cord, CSF) lies within ``low_contrast_sd`` noise SDs of the
+        seed's intensity, the region is grown again on an image smoothed with this sigma (mm).
+    ct_dense_hu : float
+        When the MR contrast is low and a CT is given, the tumor is taken from the CT if its seed
+        is at least this dense (HU; cord and CSF are below about 45 HU).
     background_fraction : float
         A seed whose intensity is below this fraction of the image's robust range (1st..99th
         percentile) on MRI, or below -500 HU on CT, lies in background (air): an input error.
@@ -130,6 +136,9 @@ class TumorParams:
     opening_mm: float = 1.5
     reconstruction_steps: int = 1
     smoothing_mm: float = 0.3
+    low_contrast_sd: float = 2.0
+    low_contrast_smoothing_mm: float = 1.0
+    ct_dense_hu: float = 80.0
     background_fraction: float = 0.04
 
     def __post_init__(self):
@@ -139,6 +148,8 @@ class TumorParams:
         _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
         _check_range("reconstruction_steps", self.reconstruction_steps, 0, 10)
         _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+        _check_range("low_contrast_sd", self.low_contrast_sd, 0.0, 20.0)
+        _check_range("low_contrast_smoothing_mm", self.low_contrast_smoothing_mm, 0.0, 5.0)
         _check_range("background_fraction", self.background_fraction, 0.0, 0.5)
 
 
@@ -248,9 +259,14 @@ class SegmentationParams:
     Attributes
     ----------
     cord_engine, tumor_engine : str
-        ``"classical"`` (default) or ``"monai"`` (needs ``model_path`` and the ``ml`` extra).
+        ``"classical"`` (default) or ``"monai"`` (needs the ``ml`` extra in ``python``).
     model_path : str or None
-        TorchScript file (``.pt``) or MONAI bundle directory for the MONAI engine.
+        TorchScript file (``.pt``) or MONAI bundle directory for the MONAI engine; default the
+        project's own phantom-trained network (``SpinePlannerLib/models/phantom_unet.pt``).
+    python : str or None
+        Interpreter that runs the out-of-process inference (default: the current one).
+    device : str
+        ``"auto"`` (GPU when present), ``"cpu"`` or ``"cuda"``.
     keep_given : bool
         Never overwrite label maps the user supplied (``--cord-seg``, ``--tumor-seg``).
     foreground_seeds_ras, background_seeds_ras : list of RAS points (mm)
@@ -261,6 +277,8 @@ class SegmentationParams:
     cord_engine: str = "classical"
     tumor_engine: str = "classical"
     model_path: str | None = None
+    python: str | None = None
+    device: str = "auto"
     keep_given: bool = True
     foreground_seeds_ras: list = field(default_factory=list)
     background_seeds_ras: list = field(default_factory=list)
@@ -272,8 +290,8 @@ class SegmentationParams:
         for name in ("cord_engine", "tumor_engine"):
             if getattr(self, name) not in ENGINES:
                 raise ValueError(f"{name} must be one of {ENGINES}, got {getattr(self, name)!r}")
-        if "monai" in (self.cord_engine, self.tumor_engine) and not self.model_path:
-            raise ValueError("the monai engine needs model_path (a TorchScript .pt file or a MONAI bundle folder)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         for name in ("foreground_seeds_ras", "background_seeds_ras"):
             pts = getattr(self, name)
             for p in pts:

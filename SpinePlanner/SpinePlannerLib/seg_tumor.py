@@ -81,26 +81,24 @@ def _ball_values(img: np.ndarray, ijk, radius_mm: float, spacing) -> np.ndarray:
     return sub[st]
 
 
-def _nearest_mode(values: np.ndarray, sigma: float, mu: float) -> float | None:
-    """The tissue level in ``values`` nearest to ``mu``: of the histogram peaks (bins of
-    ``sigma``, lightly smoothed) at least a quarter as high as the highest, the one closest to
-    ``mu``. None with fewer than 5 values.
+def _neighbour_levels(values: np.ndarray, sigma: float, mu: float) -> tuple[float | None, float | None]:
+    """Tissue levels next to the tumor's: of the histogram peaks of ``values`` (bins of half
+    ``sigma``, smoothed over one ``sigma``, at least 15 % as high as the highest), the nearest one below
+    ``mu - sigma`` and the nearest one above ``mu + sigma`` (None where there is none).
 
-    The shell around a region mixes pure neighbouring tissues (peaks) with partial-volume
-    voxels (spread thinly between the peaks); the border lies towards the nearest tissue.
+    The shell around a region mixes pure neighbouring tissues (peaks) with partial-volume voxels
+    (spread thinly between the peaks); the border lies towards the *nearest* tissue on each side.
     """
-    if values.size < 5:
-        return None
+    if values.size < 10:
+        return None, None
     lo, hi = float(values.min()), float(values.max())
-    n = int(np.clip((hi - lo) / max(sigma, 1e-6), 1, 200))
+    n = int(np.clip((hi - lo) / max(sigma / 2.0, 1e-6), 1, 400))
     hist, edges = np.histogram(values, bins=n, range=(lo, hi + 1e-6))
-    hist = ndimage.gaussian_filter1d(hist.astype(float), 1.0, mode="constant")
-    peaks, _ = find_peaks(np.concatenate([[0.0], hist, [0.0]]), height=0.25 * hist.max())
-    peaks = peaks - 1
-    if peaks.size == 0:
-        peaks = np.array([int(np.argmax(hist))])
-    centres = (edges[peaks] + edges[peaks + 1]) / 2
-    return float(centres[np.argmin(np.abs(centres - mu))])
+    hist = ndimage.gaussian_filter1d(hist.astype(float), 2.0, mode="constant")
+    peaks, _ = find_peaks(np.concatenate([[0.0], hist, [0.0]]), height=0.15 * hist.max())
+    centres = (edges[peaks - 1] + edges[peaks]) / 2
+    below, above = centres[centres < mu - sigma], centres[centres > mu + sigma]
+    return (float(below.max()) if below.size else None, float(above.min()) if above.size else None)
 
 
 def _partial_volume_rim(img: np.ndarray, region: np.ndarray, mu: float, allowed: np.ndarray,
@@ -127,7 +125,8 @@ def _partial_volume_rim(img: np.ndarray, region: np.ndarray, mu: float, allowed:
     return region
 
 
-def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.ndarray, sigma_floor: float):
+def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.ndarray, sigma_floor: float,
+              tissue_levels=()):
     """Region grown from voxel ``ijk`` (see module docstring, steps 1-3)."""
     vals = _ball_values(img, ijk, params.seed_radius_mm, spacing)
     mu = float(np.median(vals))
@@ -137,10 +136,15 @@ def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.nd
     near = ndimage.binary_dilation(first, structure=ball(1.0, spacing))
     far = ndimage.binary_dilation(first, structure=ball(3.0, spacing))
     shell = img[far & ~near & allowed]
-    lo_level = _nearest_mode(shell[shell < mu - 2.0 * tol], sigma, mu)
-    hi_level = _nearest_mode(shell[shell > mu + 2.0 * tol], sigma, mu)
-    lower = min(mu - tol, (mu + lo_level) / 2) if lo_level is not None else mu - tol
-    upper = max(mu + tol, (mu + hi_level) / 2) if hi_level is not None else mu + tol
+    lo_level, hi_level = _neighbour_levels(shell, sigma, mu)
+    known = np.asarray(list(tissue_levels), float)
+    if known.size:  # tissue levels measured elsewhere (cord, CSF) take precedence, side by side
+        below, above = known[known < mu - sigma], known[known > mu + sigma]
+        lo_level = float(below.max()) if below.size else lo_level
+        hi_level = float(above.min()) if above.size else hi_level
+    # half-way to a neighbouring tissue; +- tolerance where no neighbour shows
+    lower = (mu + lo_level) / 2 if lo_level is not None else mu - tol
+    upper = (mu + hi_level) / 2 if hi_level is not None else mu + tol
     accepted = (img >= lower) & (img <= upper) & allowed
     region = component_at(accepted, ijk)
     if params.opening_mm > 0:
@@ -154,6 +158,14 @@ def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.nd
             region = core if steps <= 0 else ndimage.binary_dilation(
                 core, structure=ndimage.generate_binary_structure(3, 1), iterations=steps, mask=region)
     region = _partial_volume_rim(img, region, mu, allowed)
+    if lo_level is not None and hi_level is not None:
+        # voxels sitting on a direct step from the darker to the brighter neighbour tissue are
+        # their partial-volume edge (e.g. the cord surface in CSF), not tumor
+        st = ndimage.generate_binary_structure(3, 1)
+        edge = (ndimage.minimum_filter(img, footprint=st) < lower) & (ndimage.maximum_filter(img, footprint=st) > upper)
+        trimmed = region & ~(edge & (img > lower) & (img < upper))
+        if trimmed[tuple(ijk)]:
+            region = component_at(trimmed, ijk)
     region = ndimage.binary_fill_holes(region)
     stats = {"seed_median": mu, "seed_sd": sigma, "accepted_range": [lower, upper],
              "darker_neighbour": lo_level, "brighter_neighbour": hi_level}
@@ -162,7 +174,8 @@ def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.nd
 
 def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, ct: bool = False,
                allowed: Volume | None = None, forbidden: Volume | None = None,
-               foreground_seeds_ras=(), background_seeds_ras=(), progress: Progress = no_progress) -> TumorResult:
+               foreground_seeds_ras=(), background_seeds_ras=(), tissue_levels=(),
+               progress: Progress = no_progress) -> TumorResult:
     """Segment the tumor around ``seed_ras``.
 
     Parameters
@@ -179,6 +192,10 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
         ``forbidden`` (e.g. the thecal sac for an intradural seed, the sac for an extradural one).
     foreground_seeds_ras, background_seeds_ras : sequences of RAS points (mm)
         Refinement seeds (see module docstring).
+    tissue_levels : sequence of float
+        Intensities (image units) of tissues that may border the tumor, measured elsewhere (e.g.
+        the cord and CSF near the seed); on each side the nearest one replaces the estimate from
+        the histogram of the region's surroundings.
 
     Returns
     -------
@@ -215,9 +232,8 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     half = half + (pts.max(axis=0) - pts.min(axis=0)) // 2
     box = _crop_box(volume.shape3, centre, half)
     off = np.array([s.start for s in box])
-    img = raw[box]
-    if params.smoothing_mm > 0:
-        img = ndimage.gaussian_filter(img, sigma=params.smoothing_mm / sp)
+    raw_box = raw[box]
+    img = ndimage.gaussian_filter(raw_box, sigma=params.smoothing_mm / sp) if params.smoothing_mm > 0 else raw_box
     ok = np.ones(img.shape, bool)
     if allowed is not None:
         ok &= allowed.array[box] > 0
@@ -234,7 +250,15 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     ok &= within
     sigma_floor = 0.01 * (hi - lo)
     progress(0.3, "growing from the seed")
-    region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor)
+    region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
+    known = np.asarray(list(tissue_levels), float)
+    if known.size and np.min(np.abs(known - stats["seed_median"])) < params.low_contrast_sd * stats["seed_sd"]:
+        # a bordering tissue within a few noise SDs of the tumor: smooth more (noise down by
+        # about the cube root of the voxels averaged) and grow again
+        progress(0.5, "low contrast: smoothing more")
+        img = ndimage.gaussian_filter(raw_box, sigma=params.low_contrast_smoothing_mm / sp)
+        region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
+        stats["low_contrast_smoothing_mm"] = params.low_contrast_smoothing_mm
     warnings = []
     for p in fg:
         q = p - off

@@ -14,7 +14,7 @@ import numpy as np
 from .context import PlanContext, Progress, StageSkipped
 from .errors import InputError
 from .geometry import resample_mask_like
-from .seg_common import labels_to_grid
+from .seg_common import convex_per_axial_slice, labels_to_grid
 from .seg_cord import contrast_family, segment_cord
 from .seg_params import segmentation_params_from_dict
 from .seg_tumor import grow_tumor
@@ -58,13 +58,20 @@ def _round_list(values, nd: int = 2) -> list:
     return [round(float(v), nd) for v in values]
 
 
-def _seed_in_sac(sac: Volume | None, seed_ras) -> bool | None:
+def _seed_in_sac(sac: Volume | None, seed_ras, *, slab_mm: float = 1.5) -> bool | None:
+    """True when the seed lies within the thecal sac's outline: inside the convex hull (in the
+    axial plane) of the sac voxels within ``slab_mm`` of the seed's S coordinate. A tumor at
+    the rim of the sac that displaces the CSF is not enclosed by CSF but lies within this hull.
+    None without a sac."""
     if sac is None:
         return None
-    ijk = np.round(sac.ras_to_ijk(seed_ras)).astype(int)
-    if np.any(ijk < 0) or np.any(ijk >= np.asarray(sac.shape3)):
+    from scipy.spatial import Delaunay
+
+    pts = sac.ijk_to_ras(np.argwhere(sac.array > 0))
+    near = pts[np.abs(pts[:, 2] - float(seed_ras[2])) <= slab_mm][:, :2]
+    if len(near) < 4 or np.linalg.matrix_rank(near - near.mean(axis=0)) < 2:
         return False
-    return bool(sac.array[tuple(ijk)] > 0)
+    return bool(Delaunay(near).find_simplex(np.asarray(seed_ras[:2], float)[None, :])[0] >= 0)
 
 
 def run(ctx: PlanContext, progress: Progress) -> None:
@@ -77,14 +84,6 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         raise StageSkipped("no anatomical image (t2, t1, t1c, stir or ct) to segment")
     section: dict = {"reference_role": ctx.reference_role, "engines": {"cord": params.cord_engine,
                                                                         "tumor": params.tumor_engine}}
-    if "monai" in (params.cord_engine, params.tumor_engine):
-        from .seg_monai import run_monai_engine
-
-        run_monai_engine(ctx, params, section, _sub(progress, 0.0, 0.95))
-        ctx.plan["segmentation"] = section
-        progress(1.0, "segmentation done")
-        return
-
     # ---- 1. cord and thecal sac, first pass -------------------------------------------------
     cord_role = _first(ctx, CORD_ROLE_ORDER)
     first = None
@@ -110,15 +109,32 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         vol = ctx.volumes[role]
         allowed = forbidden = None
         if sac_first is not None:
-            sac_on = resample_mask_like(sac_first, vol)
             if inside:
-                allowed = sac_on
+                allowed = resample_mask_like(convex_per_axial_slice(sac_first), vol)
             else:
-                forbidden = sac_on
+                forbidden = resample_mask_like(sac_first, vol)
+        levels = _cord_csf_levels(first) if role == cord_role and inside else ()
+        auto_bg = _cord_background_seeds(first, seed) if inside else []
         progress(0.32, f"tumor from the seed on {role}")
         result = grow_tumor(vol, seed, params=params.tumor, ct=contrast_family(role) == "ct", allowed=allowed,
                             forbidden=forbidden, foreground_seeds_ras=params.foreground_seeds_ras,
-                            background_seeds_ras=params.background_seeds_ras, progress=_sub(progress, 0.32, 0.45))
+                            background_seeds_ras=[*params.background_seeds_ras, *auto_bg], tissue_levels=levels,
+                            progress=_sub(progress, 0.32, 0.45))
+        note = ""
+        if result.stats.get("low_contrast_smoothing_mm") and role != "ct" and "ct" in ctx.volumes \
+                and ctx.volumes["ct"].contains_ras(seed):
+            # the MR barely separates the tumor from a neighbour: a dense lesion is clearer on CT
+            ct_vol = ctx.volumes["ct"]
+            ct_res = grow_tumor(ct_vol, seed, params=params.tumor, ct=True,
+                                allowed=resample_mask_like(convex_per_axial_slice(sac_first), ct_vol)
+                                if (inside and sac_first is not None) else None,
+                                foreground_seeds_ras=params.foreground_seeds_ras,
+                                background_seeds_ras=[*params.background_seeds_ras, *auto_bg])
+            if ct_res.stats["seed_median"] >= params.tumor.ct_dense_hu and not ct_res.stats["reached_search_limit"]:
+                note = (f"{role} separates the tumor from a neighbouring tissue by less than "
+                        f"{params.tumor.low_contrast_sd} noise SDs; the lesion is dense on CT "
+                        f"({ct_res.stats['seed_median']:.0f} HU), so CT was used")
+                role, result = "ct", ct_res
         tumor_ref = _to_ref(result.mask, ref, "tumor")
         if not np.any(tumor_ref.array):
             raise InputError("--tumor-seed", "the region grown from the seed is empty on the reference grid")
@@ -130,6 +146,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
             "method": "classical region growing (seed statistics, half-maximum borders)",
             "seed_ras": _round_list(seed),
             "image": role,
+            "image_choice": note or ("contrast T1 or T2 for a seed in the thecal sac" if inside
+                                     else "CT first for a seed outside the thecal sac"),
             "seed_in_thecal_sac": inside,
             "constraint": ("inside the thecal sac" if inside else "outside the thecal sac" if inside is False
                            else "none (no thecal sac found)"),
@@ -203,6 +221,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         if vr.found:
             ctx.labels["vertebrae"] = labels_to_grid(vr.labels.array, vr.labels, ref)
             ctx.labels["vertebrae"].name = "vertebrae"
+            if tumor_ref is not None and tumor_section.get("seed_in_thecal_sac") is False:
+                _vertebrae_keep_lesion(ctx.labels["vertebrae"], tumor_ref, ctx.label("csf"))
             _cord_per_level(ctx, vert_section)
             ctx.scene_builders.append(_vertebra_colors_builder(vr.names))
         for w in vr.warnings:
@@ -216,10 +236,65 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                         "warnings": []}
     ctx.plan["vertebrae"] = vert_section
     section["vertebrae"] = {"found": vert_section["found"], "method": vert_section["method"]}
+
+    # ---- 5. MONAI engine for the structures that ask for it ------------------------------------
+    if "monai" in (params.cord_engine, params.tumor_engine):
+        from .seg_monai import apply_monai_engine
+
+        progress(0.95, "MONAI engine")
+        apply_monai_engine(ctx, params, section, _sub(progress, 0.95, 0.99))
     section["outputs"] = sorted(k for k in ("cord", "csf", "tumor", "bone", "vertebrae") if k in ctx.labels)
     ctx.plan["segmentation"] = section
     ctx.scene_builders.append(_terminology_and_models_builder)
     progress(1.0, "segmentation done")
+
+
+def _cord_background_seeds(cord_result, seed_ras, *, distances_mm=(15.0, 25.0)) -> list:
+    """Points on the first-pass cord centreline ``distances_mm`` above and below the seed.
+
+    Used as background seeds: when the region grown from the tumor seed leaks along the cord
+    (tumor and cord of similar signal), it is split at the narrowest constriction between the
+    tumor and these cord points, as a user would do with "grow from seeds".
+    """
+    if cord_result is None or not cord_result.found or len(cord_result.centerline_ras) < 2:
+        return []
+    pts = np.asarray(cord_result.centerline_ras)
+    ds = pts[:, 2] - float(seed_ras[2])
+    out = []
+    for d in distances_mm:
+        for sign in (-1.0, 1.0):
+            j = int(np.argmin(np.abs(ds - sign * d)))
+            if abs(ds[j] - sign * d) <= 3.0:
+                out.append(pts[j].tolist())
+    return out
+
+
+def _cord_csf_levels(cord_result) -> tuple:
+    """Median cord and CSF intensities of the first cord pass (image units), the tissues an
+    intradural tumor borders; () when the cord was not found or the image is a CT."""
+    if cord_result is None or not cord_result.found or cord_result.contrast == "ct":
+        return ()
+    m = cord_result.metrics
+    return tuple(float(m[k]) for k in ("cord_median", "csf_median") if k in m)
+
+
+def _vertebrae_keep_lesion(vertebrae: Volume, tumor: Volume, sac: Volume | None, *, canal_margin_mm: float = 2.0) -> None:
+    """Give each vertebra the bone lesion inside its outline (a lytic lesion is part of the
+    vertebra it destroys): tumor voxels within a level's per-slice convex hull, not already
+    labelled and not in the canal (the thecal sac plus ``canal_margin_mm``), take that level."""
+    from .measure import dilate_mm
+
+    lesion = tumor.array > 0
+    if sac is not None:
+        lesion &= ~dilate_mm(sac, canal_margin_mm)
+    free = lesion & (vertebrae.array == 0)
+    for idx in np.unique(vertebrae.array[vertebrae.array > 0]):
+        if not free.any():
+            break
+        hull = convex_per_axial_slice(vertebrae.with_array((vertebrae.array == idx).astype(np.uint8))).array > 0
+        take = free & hull
+        vertebrae.array[take] = idx
+        free &= ~take
 
 
 def _length(points) -> float:

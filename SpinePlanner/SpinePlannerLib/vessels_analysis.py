@@ -40,7 +40,12 @@ from .vessels_feeders import (
 )
 from .vessels_graph import VesselGraph, arclength, bridge_gaps, remove_branches, vessel_graph
 from .vessels_params import VesselParams
-from .vessels_spinal_arteries import adamkiewicz_candidate, asa_joins, find_anterior_spinal_artery
+from .vessels_spinal_arteries import (
+    adamkiewicz_candidate,
+    asa_joins,
+    asa_line_ends,
+    find_anterior_spinal_artery,
+)
 from .vessels_vesselness import (
     FULL_CONNECTIVITY,
     MASK_BONE,
@@ -125,7 +130,7 @@ class VesselAnalysis:
     def to_plan(self) -> dict:
         """The plan.json ``vessels`` section."""
         aka = {k: self.adamkiewicz.get(k) for k in ("present", "level", "side")}
-        for k in ("entry_ras", "diameter_mm", "hairpin_angle_deg", "parent", "reason"):
+        for k in ("entry_ras", "diameter_mm", "hairpin_angle_deg", "hairpin_confirmed", "parent", "reason"):
             if self.adamkiewicz.get(k) is not None:
                 aka[k] = self.adamkiewicz[k]
         out = {
@@ -285,6 +290,12 @@ def _role_map(graph: VesselGraph, grid: WorkingGrid, lumen: np.ndarray, roles: n
     return out
 
 
+def _reaches_laterally(trees: list[SegmentalTree], tree_of: np.ndarray, branch: int) -> bool:
+    """True when the branch belongs to a tree with a segmental root (not the ASA's own twigs)."""
+    tid = int(tree_of[branch])
+    return tid >= 0 and not trees[tid].from_asa_only and len(trees[tid].branches) > 1
+
+
 def _resolution_warning(angio: Volume, params: VesselParams) -> str | None:
     worst = float(angio.spacing.max())
     if worst > params.max_spacing_mm:
@@ -439,9 +450,11 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     if modality == "ct" and graph.branches:
         # thin "vessels" that run along the bone surface for most of their length are partial-volume
         # ridges at bone edges (e.g. around a vertebral end plate), not vessels
-        near_bone = _sampler(grid, ndimage.binary_dilation(mask_codes == MASK_BONE, structure=FULL_CONNECTIVITY), 0)
+        cortex_mm = _sampler(grid, (ndimage.distance_transform_edt(hu < params.bone_min_hu) * h).astype(np.float32),
+                             np.inf)
+        reach = params.bone_rim_mm + 0.4
         hugging = [i for i, b in enumerate(graph.branches)
-                   if np.mean(near_bone(b.points) > 0) >= 0.8 and b.diameter_mm() < 1.5]
+                   if np.mean(cortex_mm(b.points) <= reach) >= 0.8 and b.diameter_mm() < 1.5]
         graph = remove_branches(graph, hugging)
     if params.bridge_gap_mm > 0 and graph.branches:
         def keep_free(end):
@@ -496,11 +509,17 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     if side_frame is None and levels is not None:
         side_frame = CordFrame.straight(levels.centroids.mean(axis=0), levels.axis)
     trees, tree_of = segmental_trees(graph, asa, side_frame, levels)
+    trees_pre, tree_pre = trees, tree_of
     result.trees = trees
     aka = {"present": False, "level": None, "side": None}
     if asa:
         joins = asa_joins(graph, asa, frame, diam, params)
-        cand = adamkiewicz_candidate(joins, params)
+        line_ends = [j for j in asa_line_ends(graph, asa, frame, cord_dist, diam, params)
+                     if _reaches_laterally(trees_pre, tree_pre, j.branch)]
+        cand = adamkiewicz_candidate(joins + line_ends, params)
+        hairpin_seen = cand is not None
+        if cand is None and line_ends:  # the ASA is interrupted where it joins: hairpin not measurable
+            cand = max(line_ends, key=lambda j: j.diameter_mm)
         if cand is not None:
             tid = int(tree_of[cand.branch])
             tree = trees[tid] if tid >= 0 else None
@@ -511,8 +530,12 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
                    "entry_ras": [round(float(v), 2) for v in graph.nodes[cand.node].ras],
                    "diameter_mm": round(cand.diameter_mm, 2),
                    "hairpin_angle_deg": round(cand.angle_deg, 1),
-                   "parent": tree.name if tree else None,
+                   "hairpin_confirmed": hairpin_seen,
+                   "parent": tree.name if tree and not tree.from_asa_only else None,
                    "branch": cand.branch, "tree": tid}
+            if not hairpin_seen:
+                aka["reason"] = ("radiculomedullary artery reaching the anterior spinal artery's course where the "
+                                 "latter is not seen: hairpin turn not confirmed")
         else:
             aka["reason"] = (f"no branch joins the anterior spinal artery with a hairpin turn (< "
                              f"{params.hairpin_max_angle_deg:.0f} degrees) in the analysed region")
@@ -524,14 +547,16 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
 
     if tumor_ok:
         result.tumor_assessed = True
-        cands = find_feeders(graph, diam, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h, exclude=asa,
+        spinal = list(asa) + ([aka["branch"]] if aka.get("present") else [])
+        cands = find_feeders(graph, diam, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h, exclude=spinal,
                              masked=masked_at, truncated=truncated)
         kd, ids, _ = _branch_lookup(graph, 0.5 * h)
         vox = np.argwhere(lumen)
         vox_ras = grid.ijk_to_ras(vox)
         _, k = kd.query(vox_ras)
         cands += find_stub_feeders(vox_ras, ids[k], kd.data[k], diam, sd, nearest_tumor_point, params, spacing_mm=h,
-                                   grid_index=vox, grid_shape=grid.shape, masked=masked_at, exclude=asa)
+                                   grid_index=vox, grid_shape=grid.shape, masked=masked_at, exclude=spinal,
+                                   graph=graph)
         feeders = merge_and_rank(cands, merge_distance_mm=params.merge_distance_mm)
         name_feeders(feeders, trees, tree_of, side_frame, levels)
         for f in feeders:

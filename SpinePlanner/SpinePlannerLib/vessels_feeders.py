@@ -196,8 +196,8 @@ def find_feeders(graph: VesselGraph, diameters, signed_distance: Callable[[np.nd
             if not reaches:
                 continue
             via_bone = target is not None
-            if other.kind == "end" and sd[0] <= params.feeder_margin_mm:
-                continue  # a fragment lying on the tumor surface, not a vessel coming to it
+            if other.kind == "end" and sd[0] <= params.feeder_margin_mm and sd[0] - sd[-1] < 1.0:
+                continue  # a fragment lying along the tumor surface, not a vessel coming to it
             s = arclength(pts)
             inside = np.flatnonzero(sd <= 0)
             if via_bone:
@@ -225,7 +225,8 @@ def find_feeders(graph: VesselGraph, diameters, signed_distance: Callable[[np.nd
 
 def find_stub_feeders(voxels_ras: np.ndarray, branch_of: np.ndarray, foot_ras: np.ndarray, diameters,
                       signed_distance, nearest_tumor_point, params: VesselParams, *, spacing_mm: float,
-                      grid_index: np.ndarray, grid_shape, masked=None, exclude=()) -> list[Feeder]:
+                      grid_index: np.ndarray, grid_shape, masked=None, exclude=(),
+                      graph: VesselGraph | None = None) -> list[Feeder]:
     """Feeders seen only as a short protrusion of a passing vessel towards the tumor.
 
     A vessel that sends a short branch into a vertebral tumor through the cortex shows, outside
@@ -235,6 +236,8 @@ def find_stub_feeders(voxels_ras: np.ndarray, branch_of: np.ndarray, foot_ras: n
     ``grid_index`` on a grid of ``grid_shape``); a group whose tip reaches the tumor (see
     :func:`end_reaches_tumor`) while pointing at it and protruding at least 1.5 voxels beyond
     the vessel wall is a feeder. Its diameter is the group's volume over its protrusion length.
+    A protrusion at the free end of its own branch (given ``graph``) is that branch's last
+    millimetres, not a side branch: the branch itself is then the feeder.
     """
     from scipy import ndimage
 
@@ -274,6 +277,16 @@ def find_stub_feeders(voxels_ras: np.ndarray, branch_of: np.ndarray, foot_ras: n
         a, b = tip - base, entry - base
         if float(np.dot(a, b)) < 0.5 * float(np.linalg.norm(a) * np.linalg.norm(b)):
             continue
+        if graph is not None:
+            br = graph.branches[bid]
+            free = [n for n in br.nodes if graph.nodes[n].kind == "end"
+                    and np.linalg.norm(graph.nodes[n].ras - base) <= radius[tip_i] + 3 * h]
+            if free:  # the branch's own end, bent towards the tumor: the branch is the feeder
+                pts, _ = br.oriented_from(br.other(free[0]))
+                path = np.vstack([pts, tip, entry])
+                length = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
+                found.append(Feeder(bid, entry, float(diameters[bid]), length, 0.0, -1, path=path))
+                continue
         stub_len = max(protrusion - radius[tip_i], h)
         diameter = min(2.0 * np.sqrt(len(members) * h**3 / stub_len / np.pi), float(diameters[bid]))
         length = protrusion + float(np.linalg.norm(entry - tip))

@@ -366,9 +366,10 @@ def bridge_gaps(graph: VesselGraph, *, max_gap_mm: float, max_angle_deg: float =
     ends = [i for i, n in enumerate(graph.nodes) if n.kind == "end" and len(n.branches) == 1]
     done = False
     for nid in ends:
-        bid = next((i for i, b in enumerate(branches) if nid in b.nodes), None)
-        if bid is None:
+        incident = [i for i, b in enumerate(branches) if nid in b.nodes]
+        if len(incident) != 1:  # already joined by an earlier bridge
             continue
+        bid = incident[0]
         b = branches[bid]
         e = nodes[nid].ras
         if skip is not None and skip(e):

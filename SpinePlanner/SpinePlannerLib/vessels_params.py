@@ -20,8 +20,9 @@ class VesselParams:
     Attributes
     ----------
     modality : str
-        ``"auto"`` (CT when the image holds HU values below -500, i.e. air/fat), ``"ct"`` (bone
-        and metal masking on) or ``"mr"`` (no bone masking; intensities rescaled).
+        ``"auto"`` (CT when the image says HU, holds air below -500 HU, or fat below -50 HU around
+        a soft-tissue median), ``"ct"`` (bone and metal masking on) or ``"mr"`` (no bone
+        masking; intensities rescaled).
     working_spacing_mm : float
         Isotropic voxel size (mm) of the working grid; 0 = automatic: the finest angio spacing,
         but not finer than ``min_working_spacing_mm`` and coarsened until the region of interest
@@ -45,7 +46,8 @@ class VesselParams:
         Number of scales (geometric series between the two).
     lumen_min_hu : float
         Lowest intensity (HU) a contrast-filled lumen voxel may have (non-contrast blood is about
-        40 HU, arterial contrast 250-600 HU); also the threshold of "bright" structures.
+        40 HU, arterial contrast 250-600 HU, but partial volume dims ~1 mm vessels on 0.7-0.8 mm
+        voxels to about 200 HU); also the threshold of "bright" structures.
     bone_min_hu : float
         Voxels at or above this (HU) are cortical bone or metal (masked with their filled
         interior); contrast lumen rarely exceeds it.
@@ -81,7 +83,9 @@ class VesselParams:
         lost to partial volume and cortical bone blurs below ``bone_min_hu`` (it can no longer be
         told from contrast), so the image is reported as not showing the vessels that matter.
     feeder_margin_mm : float
-        A vessel end within this distance (mm) of the tumor surface is a feeder candidate.
+        A free vessel end within this distance (mm) of the tumor surface is a feeder candidate
+        (the lumen stops ``tumor_exclusion_mm`` short of the surface and a skeleton end about a
+        radius short of the lumen's end).
     tumor_exclusion_mm : float
         Vessels are not searched inside the tumor grown by this (mm): vessels inside a tumor and
         calcified or enhancing tumor tissue (its visible edge may exceed the segmentation by a
@@ -125,15 +129,15 @@ class VesselParams:
     bone_rim_mm: float = 1.25
     bone_tumor_interface_mm: float = 1.5
     soft_tissue_hu: float = 40.0
-    vesselness_high: float = 25.0
-    vesselness_low: float = 12.0
+    vesselness_high: float = 20.0
+    vesselness_low: float = 10.0
     min_component_mm3: float = 2.0
     prune_length_mm: float = 2.0
     bridge_gap_mm: float = 5.0
     min_vessel_length_mm: float = 30.0
     max_spacing_mm: float = 1.0
     max_analysable_spacing_mm: float = 2.0
-    feeder_margin_mm: float = 2.0
+    feeder_margin_mm: float = 3.0
     tumor_exclusion_mm: float = 1.0
     bone_gap_mm: float = 4.0
     merge_distance_mm: float = 3.0
@@ -142,21 +146,22 @@ class VesselParams:
     asa_max_lateral_mm: float = 3.0
     asa_max_angle_deg: float = 35.0
     asa_min_length_mm: float = 10.0
-    hairpin_max_angle_deg: float = 60.0
+    hairpin_max_angle_deg: float = 70.0
     tangent_length_mm: float = 4.0
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         positive = ("min_working_spacing_mm", "roi_margin_mm", "roi_axial_margin_mm", "scale_min_mm", "scale_max_mm",
-                    "max_vessel_radius_mm", "vesselness_high", "vesselness_low", "max_spacing_mm", "max_analysable_spacing_mm",
-                    "feeder_margin_mm", "merge_distance_mm", "asa_max_gap_mm", "asa_max_lateral_mm",
-                    "asa_min_length_mm", "tangent_length_mm")
+                    "max_vessel_radius_mm", "vesselness_high", "vesselness_low", "max_spacing_mm",
+                    "max_analysable_spacing_mm", "feeder_margin_mm", "merge_distance_mm", "asa_max_gap_mm",
+                    "asa_max_lateral_mm", "asa_min_length_mm", "tangent_length_mm")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ("working_spacing_mm", "bone_rim_mm", "bone_tumor_interface_mm", "bridge_gap_mm", "min_component_mm3", "prune_length_mm", "min_vessel_length_mm",
-                        "tumor_exclusion_mm", "feeder_min_length_mm", "bone_gap_mm")
+        non_negative = ("working_spacing_mm", "bone_rim_mm", "bone_tumor_interface_mm", "bridge_gap_mm",
+                        "min_component_mm3", "prune_length_mm", "min_vessel_length_mm", "tumor_exclusion_mm",
+                        "feeder_min_length_mm", "bone_gap_mm")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

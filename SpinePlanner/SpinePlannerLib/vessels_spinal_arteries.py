@@ -106,6 +106,32 @@ def asa_joins(graph: VesselGraph, asa: list[int], frame: CordFrame, diameters, p
     return joins
 
 
+def asa_line_ends(graph: VesselGraph, asa: list[int], frame: CordFrame, cord_distance, diameters,
+                  params: VesselParams) -> list[HairpinJoin]:
+    """Branches whose free end lies on the anterior spinal artery's course where the ASA itself is
+    not seen (e.g. interrupted next to a tumor): their angle is measured against the caudal cord
+    axis, i.e. against where the descending ASA would run."""
+    asa_set = set(asa)
+    out = []
+    for bid, b in enumerate(graph.branches):
+        if bid in asa_set or len(b.points) < 2:
+            continue
+        for nid in b.nodes:
+            node = graph.nodes[nid]
+            if node.kind != "end" or len(node.branches) != 1:
+                continue
+            loc = frame.local(node.ras)[0]
+            on_line = (loc[1] > 0 and abs(loc[0]) <= params.asa_max_lateral_mm
+                       and float(cord_distance(node.ras[None])[0]) <= params.asa_max_gap_mm)
+            if not on_line:
+                continue
+            axis = frame.axis_at(node.ras)
+            t = branch_tangent(graph, bid, nid, params.tangent_length_mm)
+            outward = -t  # direction of travel into the end
+            out.append(HairpinJoin(bid, nid, _angle_deg(outward, -axis), float(diameters[bid])))
+    return out
+
+
 def adamkiewicz_candidate(joins: list[HairpinJoin], params: VesselParams) -> HairpinJoin | None:
     """The widest join whose angle to the descending ASA is below ``hairpin_max_angle_deg``."""
     hairpins = [j for j in joins if j.angle_deg < params.hairpin_max_angle_deg]

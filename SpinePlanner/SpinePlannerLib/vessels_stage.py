@@ -21,6 +21,7 @@ from .geometry import resample
 from .imageio import write_volume
 from .vessels_analysis import ROLE_NAMES, VesselAnalysis, analyze_vessels
 from .vessels_params import VesselParams
+from .vessels_vesselness import box_around_voxels
 from .volume import Volume
 
 EXPORT_DIR = "vessels"
@@ -36,10 +37,19 @@ def roles_on_grid(roles: Volume, reference: Volume, *, min_fraction: float = THI
     least ``min_fraction`` of it (feeders and spinal arteries win over ordinary vessels).
     """
     out = np.zeros(reference.shape3, np.uint8)
+    idx = np.argwhere(roles.array > 0)
+    if idx.size == 0:
+        return reference.with_array(out, name="vessels")
+    # only the reference voxels around the vessels are resampled (the reference may be a large CTA)
+    found = box_around_voxels(roles, idx, reference.affine, reference.shape3)
+    if found is None:
+        return reference.with_array(out, name="vessels")
+    lo, hi, sub_affine, sub_shape = found
+    sub = np.zeros(sub_shape, np.uint8)
     for code in sorted(int(c) for c in np.unique(roles.array) if c > 0):
-        frac = resample(roles.with_array((roles.array == code).astype(np.float32)), reference.affine,
-                        reference.shape3, order=1)
-        out[frac >= min_fraction] = code
+        frac = resample(roles.with_array((roles.array == code).astype(np.float32)), sub_affine, sub_shape, order=1)
+        sub[frac >= min_fraction] = code
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = sub
     return reference.with_array(out, name="vessels")
 
 

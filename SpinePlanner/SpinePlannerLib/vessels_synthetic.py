@@ -22,7 +22,7 @@ from .volume import Volume
 VESSEL_HU = 380.0
 AORTA_CENTER = np.array([-20.0, 45.0])
 AORTA_RADIUS = 11.0
-BODY_CENTER = np.array([0.0, 22.0])
+BODY_CENTER = np.array([0.0, 24.0])
 BODY_RADIUS = 15.0
 ASA_Y = 5.0
 CORD_RADIUS = 4.5
@@ -160,7 +160,7 @@ def rasterize(anatomy: dict, affine, shape, *, center_ras=(0.0, 0.0, 0.0), rotat
         # vertebral bodies (cortex 1.5 mm) and arches, discs between bodies
         vlab = np.zeros(len(p), np.uint8)
         for li, c in enumerate(zc):
-            k = np.flatnonzero((np.abs(z - c) < 16.0) & (y > -14.0) & (y < 38.0 + h) & (np.abs(x) < 16.0 + h))
+            k = np.flatnonzero((np.abs(z - c) < 16.0) & (y > -14.0) & (y < 40.0 + h) & (np.abs(x) < 16.0 + h))
             if k.size == 0:
                 continue
             xk, yk, zk, rk, ik = x[k], y[k], z[k], rho[k], img[k]
@@ -169,7 +169,7 @@ def rasterize(anatomy: dict, affine, shape, *, center_ras=(0.0, 0.0, 0.0), rotat
             d_body = np.maximum(dz, dr)  # signed distance-like (box in z x cylinder)
             body = np.clip(0.5 - d_body / h, 0, 1)
             cortex = np.clip(0.5 - (-1.5 - d_body) / h, 0, 1)  # outer 1.5 mm shell
-            arch_d = np.maximum(np.maximum(9.0 - rk, rk - 13.0), np.maximum(dz, yk - 8.0))
+            arch_d = np.maximum(np.maximum(9.0 - rk, rk - 13.0), np.maximum(dz, yk - 10.0))
             arch = np.clip(0.5 - arch_d / h, 0, 1)
             bone_val = 250.0 + 650.0 * cortex
             ik = ik + body * (bone_val - ik)

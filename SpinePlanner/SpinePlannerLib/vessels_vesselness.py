@@ -176,6 +176,27 @@ def resample_to_grid(volume: Volume, grid: WorkingGrid, *, order: int = 1, cval:
     return resample(sub, grid.affine, grid.shape, order=order, cval=cval).astype(np.float32, copy=False)
 
 
+def box_around_voxels(source: Volume, voxels: np.ndarray, target_affine, target_shape):
+    """The box of a target grid covering ``voxels`` (indices into ``source``) grown by a voxel.
+
+    Returns ``(lo, hi, sub_affine, sub_shape)`` (target index range and the sub-grid's geometry),
+    or None when the voxels fall outside the target grid.
+    """
+    target_affine = np.asarray(target_affine, float)
+    lo_s, hi_s = voxels.min(axis=0) - 1, voxels.max(axis=0) + 1
+    box = np.array([[a, b, c] for a in (lo_s[0], hi_s[0]) for b in (lo_s[1], hi_s[1]) for c in (lo_s[2], hi_s[2])],
+                   float)
+    inv = np.linalg.inv(target_affine)
+    g = source.ijk_to_ras(box) @ inv[:3, :3].T + inv[:3, 3]
+    lo = np.maximum(np.floor(g.min(axis=0)).astype(int) - 1, 0)
+    hi = np.minimum(np.ceil(g.max(axis=0)).astype(int) + 2, np.asarray(target_shape))
+    if np.any(hi <= lo):
+        return None
+    sub_affine = target_affine.copy()
+    sub_affine[:3, 3] = target_affine[:3, :3] @ lo + target_affine[:3, 3]
+    return lo, hi, sub_affine, tuple(int(v) for v in hi - lo)
+
+
 def mask_to_grid(mask: Volume, grid: WorkingGrid) -> np.ndarray:
     """A 0/1 mask carried onto the working grid (partial-volume correct, threshold 0.5).
 
@@ -185,17 +206,10 @@ def mask_to_grid(mask: Volume, grid: WorkingGrid) -> np.ndarray:
     idx = np.argwhere(mask.array > 0)
     if idx.size == 0:
         return out
-    lo_m, hi_m = idx.min(axis=0) - 1, idx.max(axis=0) + 1
-    box = np.array([[a, b, c] for a in (lo_m[0], hi_m[0]) for b in (lo_m[1], hi_m[1]) for c in (lo_m[2], hi_m[2])],
-                   float)
-    g = grid.ras_to_ijk(mask.ijk_to_ras(box))
-    lo = np.maximum(np.floor(g.min(axis=0)).astype(int) - 1, 0)
-    hi = np.minimum(np.ceil(g.max(axis=0)).astype(int) + 2, np.asarray(grid.shape))
-    if np.any(hi <= lo):
+    found = box_around_voxels(mask, idx, grid.affine, grid.shape)
+    if found is None:
         return out
-    sub_affine = grid.affine.copy()
-    sub_affine[:3, 3] = grid.ijk_to_ras(lo.astype(float))
-    sub_shape = tuple(int(v) for v in hi - lo)
+    lo, hi, sub_affine, sub_shape = found
     src = crop_to_footprint(mask, sub_affine, sub_shape)
     if src is None:
         return out
@@ -223,14 +237,20 @@ def _opening_by_ball(mask: np.ndarray, radius_mm: float, spacing_mm: float) -> n
     else:
         coarse = mask
     h = spacing_mm * factor
-    inside = ndimage.distance_transform_edt(coarse) * h
+    # structures cut by the edge of the region continue beyond it (edge padding), so that a thick
+    # vessel cropped to a thin slab by the region of interest is still recognised as thick
+    p = int(np.ceil(radius_mm / h)) + 1
+    padded = np.pad(coarse, p, mode="edge")
+    inside = ndimage.distance_transform_edt(padded) * h
     seeds = inside > radius_mm
     if not np.any(seeds):
         return np.zeros_like(mask, dtype=bool)
-    opened = ndimage.distance_transform_edt(~seeds) * h <= radius_mm
+    opened = (ndimage.distance_transform_edt(~seeds) * h <= radius_mm)[p:-p, p:-p, p:-p]
     if factor > 1:
         opened = np.repeat(np.repeat(np.repeat(opened, factor, 0), factor, 1), factor, 2)
         opened = opened[: mask.shape[0], : mask.shape[1], : mask.shape[2]]
+        # the coarse grid makes the edge jagged by up to one coarse voxel: recover the edge voxels
+        opened = ndimage.binary_dilation(opened, structure=FULL_CONNECTIVITY, iterations=factor, mask=mask)
     return opened & mask
 
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from SpinePlannerLib.param_checks import check_positive
+
 CLASSES = ("none", "faint", "partial", "dense")
 """Calcification classes, in increasing order."""
-
-
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
 
 
 @dataclass
@@ -89,9 +86,9 @@ class RegistrationParams:
             raise ValueError(f"histogram_bins must be >= 8, got {self.histogram_bins}")
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
-        _positive("focus_radius_mm", self.focus_radius_mm, allow_zero=True)
-        _positive("same_grid_tol_mm", self.same_grid_tol_mm)
-        _positive("residual_warn_mm", self.residual_warn_mm)
+        check_positive("focus_radius_mm", self.focus_radius_mm, allow_zero=True)
+        check_positive("same_grid_tol_mm", self.same_grid_tol_mm)
+        check_positive("residual_warn_mm", self.residual_warn_mm)
 
 
 @dataclass
@@ -138,11 +135,11 @@ class LesionParams:
     roi_margin_mm: float = 1.0
 
     def __post_init__(self):
-        _positive("roi_margin_mm", self.roi_margin_mm, allow_zero=True)
-        _positive("visibility_contrast_hu", self.visibility_contrast_hu)
-        _positive("min_visible_volume_mm3", self.min_visible_volume_mm3, allow_zero=True)
-        _positive("min_component_mm3", self.min_component_mm3, allow_zero=True)
-        _positive("shell_inner_mm", self.shell_inner_mm, allow_zero=True)
+        check_positive("roi_margin_mm", self.roi_margin_mm, allow_zero=True)
+        check_positive("visibility_contrast_hu", self.visibility_contrast_hu)
+        check_positive("min_visible_volume_mm3", self.min_visible_volume_mm3, allow_zero=True)
+        check_positive("min_component_mm3", self.min_component_mm3, allow_zero=True)
+        check_positive("shell_inner_mm", self.shell_inner_mm, allow_zero=True)
         if self.shell_outer_mm <= self.shell_inner_mm:
             raise ValueError(f"shell_outer_mm ({self.shell_outer_mm}) must exceed shell_inner_mm ({self.shell_inner_mm})")
         lo, hi = (float(v) for v in self.soft_tissue_range_hu)
@@ -212,8 +209,8 @@ class BoneParams:
     mae_warn_hu: float = 150.0
 
     def __post_init__(self):
-        _positive("exclude_lesion_margin_mm", self.exclude_lesion_margin_mm, allow_zero=True)
-        _positive("mae_warn_hu", self.mae_warn_hu)
+        check_positive("exclude_lesion_margin_mm", self.exclude_lesion_margin_mm, allow_zero=True)
+        check_positive("mae_warn_hu", self.mae_warn_hu)
         if self.min_voxels < 1:
             raise ValueError(f"min_voxels must be >= 1, got {self.min_voxels}")
 
@@ -246,8 +243,8 @@ class VoidParams:
     def __post_init__(self):
         if not 0 < self.void_ratio < 1:
             raise ValueError(f"void_ratio must be in (0, 1), got {self.void_ratio}")
-        _positive("min_void_volume_mm3", self.min_void_volume_mm3, allow_zero=True)
-        _positive("min_component_mm3", self.min_component_mm3, allow_zero=True)
+        check_positive("min_void_volume_mm3", self.min_void_volume_mm3, allow_zero=True)
+        check_positive("min_component_mm3", self.min_component_mm3, allow_zero=True)
         if self.shell_outer_mm <= self.shell_inner_mm:
             raise ValueError("shell_outer_mm must exceed shell_inner_mm")
 
@@ -272,10 +269,10 @@ class FlagParams:
     min_calcified_volume_ml: float = 0.01
 
     def __post_init__(self):
-        _positive("density_difference_hu", self.density_difference_hu)
+        check_positive("density_difference_hu", self.density_difference_hu)
         if self.critical_difference_hu < self.density_difference_hu:
             raise ValueError("critical_difference_hu must be >= density_difference_hu")
-        _positive("min_calcified_volume_ml", self.min_calcified_volume_ml, allow_zero=True)
+        check_positive("min_calcified_volume_ml", self.min_calcified_volume_ml, allow_zero=True)
 
 
 @dataclass
