@@ -334,6 +334,7 @@ class CordParamsPack:
     max_anisotropy: float = 1.6
     cord_area_mm2: tuple[float, float] = (12.0, 260.0)
     min_length_mm: float = 12.0
+    min_track_fraction: float = 0.6
     min_contrast: float = 0.15
     boundary_fraction: float = 0.5
     sac_fraction: float = 0.5
@@ -353,6 +354,9 @@ class TumorParamsPack:
     opening_mm: float = 1.5
     reconstruction_steps: int = 1
     smoothing_mm: float = 0.3
+    low_contrast_sd: float = 2.0
+    low_contrast_smoothing_mm: float = 1.0
+    ct_dense_hu: float = 80.0
     background_fraction: float = 0.04
 
 
@@ -389,7 +393,8 @@ class SegmentationParamsPack:
     cord_engine: Annotated[str, Choice(["classical", "monai"])] = "classical"
     tumor_engine: Annotated[str, Choice(["classical", "monai"])] = "classical"
     model_path: Optional[str] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
-    keep_given: bool = True
+    python: Optional[str] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
+    device: str = "auto"
     foreground_seeds_ras: list[tuple[float, float, float]] = []
     background_seeds_ras: list[tuple[float, float, float]] = []
     cord: CordParamsPack
@@ -413,17 +418,18 @@ class VesselParamsPack:
     lumen_min_hu: float = 120.0
     bone_min_hu: float = 700.0
     max_vessel_radius_mm: float = 3.0
-    bone_rim_mm: float = 0.8
+    bone_rim_mm: float = 1.25
     bone_tumor_interface_mm: float = 1.5
     soft_tissue_hu: float = 40.0
-    vesselness_high: float = 25.0
-    vesselness_low: float = 12.0
+    vesselness_high: float = 20.0
+    vesselness_low: float = 10.0
     min_component_mm3: float = 2.0
     prune_length_mm: float = 2.0
+    bridge_gap_mm: float = 5.0
     min_vessel_length_mm: float = 30.0
     max_spacing_mm: float = 1.0
     max_analysable_spacing_mm: float = 2.0
-    feeder_margin_mm: float = 2.0
+    feeder_margin_mm: float = 3.0
     tumor_exclusion_mm: float = 1.0
     bone_gap_mm: float = 4.0
     merge_distance_mm: float = 3.0
@@ -432,7 +438,7 @@ class VesselParamsPack:
     asa_max_lateral_mm: float = 3.0
     asa_max_angle_deg: float = 35.0
     asa_min_length_mm: float = 10.0
-    hairpin_max_angle_deg: float = 60.0
+    hairpin_max_angle_deg: float = 70.0
     tangent_length_mm: float = 4.0
 
 

@@ -105,3 +105,24 @@ def test_console_script_reports_bad_input_without_traceback(case):
                            "--out", str(d / "o")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"spineplan: error: --t2: file not found: {d / 'absent.nii.gz'}"]
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ("{not json", "not valid JSON"),
+    ('{"colour": {}}', "unknown section 'colour'"),
+    ('{"vessels": {"no_such_setting": 1}}', "section 'vessels'"),
+    ('["a"]', "must be a JSON object"),
+])
+def test_bad_parameter_file_is_an_input_error(case, capsys, content, words):
+    d, _ = case
+    (d / "p.json").write_text(content)
+    code, err = run_cli(capsys, ["plan", "--t2", str(d / "t2.nii.gz"), "--params", str(d / "p.json"), "--out", str(d / "o")])
+    assert code == 2 and err.startswith("spineplan: error: --params") and words in err, err
+    assert not (d / "o").exists()
+
+
+@pytest.mark.parametrize("anchor", ["T10,1,2", "T10,a,b,c"])
+def test_malformed_level_anchor_is_an_input_error(case, capsys, anchor):
+    d, _ = case
+    code, err = run_cli(capsys, ["plan", "--t2", str(d / "t2.nii.gz"), "--level-anchor", anchor, "--out", str(d / "o")])
+    assert code == 2 and err.startswith("spineplan: error: --level-anchor"), err

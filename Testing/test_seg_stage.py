@@ -127,3 +127,20 @@ def test_bad_segmentation_parameters_are_an_input_error(phantom_dir):
     ctx.plan = {"warnings": [], "stages": {}}
     with pytest.raises(InputError, match="max_radius_mm"):
         run_stages(ctx, only=["segmentation"])
+
+
+def test_monai_engine_replaces_the_cord_when_chosen(phantom_dir):
+    """Selectable per structure: cord by the project's MONAI network, tumor by the seed."""
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from SpinePlannerLib.monai_engine import PHANTOM_MODEL
+
+    if not PHANTOM_MODEL.is_file():
+        pytest.skip(f"no trained phantom model at {PHANTOM_MODEL}")
+    case = phantom_dir("idem-soft")
+    ctx, _ = plan_phantom(case, roles=("t2",), params={"segmentation": {"cord_engine": "monai"}})
+    seg = ctx.plan["segmentation"]
+    assert seg["monai"]["ran"] is True, seg["monai"]
+    assert seg["engines"] == {"cord": "monai", "tumor": "classical"}
+    assert "cord" in seg["monai"]["replaced"] and seg["tumor"]["source"] == "seed"
+    validate_plan(_json(ctx.plan))

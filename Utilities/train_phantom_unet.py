@@ -199,7 +199,8 @@ def main(argv=None) -> int:
     net = UNet(**kw)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations,
+                                                pct_start=max(0.1, 3.0 / args.iterations))
     aug = augmentation(args.patch, args.seed)
     rng = np.random.default_rng(args.seed)
     losses, history = [], []
@@ -218,7 +219,7 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if it % 20 == 0 or it == args.iterations:
             log({"type": "loss", "iteration": it, "loss": round(float(np.mean(losses[-20:])), 4),
                  "seconds": round(time.perf_counter() - t_train, 1)})

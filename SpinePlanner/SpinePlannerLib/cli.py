@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--tumor-seg", metavar="F", help="tumor label map (any grid overlapping the images)")
     plan.add_argument("--tumor-seed", metavar="R,A,S", help="a point inside the tumor, RAS mm")
     plan.add_argument("--cord-seg", metavar="F", help="spinal cord label map")
+    plan.add_argument("--level-anchor", metavar="LEVEL,R,A,S",
+                      help="name one vertebra, e.g. T10,0,-5,40 (a point in it, RAS mm): levels are counted from it")
+    plan.add_argument("--params", metavar="FILE.json", help="stage parameter overrides (see README)")
     plan.add_argument("--out", required=True, metavar="DIR")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb")
 
@@ -77,7 +80,12 @@ def _cmd_plan(args, progress_factory) -> int:
     images = {r: getattr(args, r) for r in IMAGE_ROLES if getattr(args, r)}
     if args.tumor_seg and args.tumor_seed:
         raise InputError("--tumor-seed", "give either --tumor-seg or --tumor-seed, not both")
-    inputs = CaseInputs(images=images, dwi=args.dwi, bval=args.bval, bvec=args.bvec, tumor_seg=args.tumor_seg,
+    from .stage_params import merge_level_anchor, read_stage_params
+
+    params = read_stage_params(args.params) if args.params else {}
+    if args.level_anchor:
+        params = merge_level_anchor(params, args.level_anchor)
+    inputs = CaseInputs(images=images, params=params, dwi=args.dwi, bval=args.bval, bvec=args.bvec, tumor_seg=args.tumor_seg,
                         cord_seg=args.cord_seg,
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
     plan = run_plan(inputs, Path(args.out), progress_factory=progress_factory, write_scene=not args.no_scene)

@@ -577,12 +577,17 @@ def infer_labels(volume, spec: ModelSpec, *, reference: Volume | None = None, de
                           seconds=round(time.perf_counter() - t0, 2), model=str(spec.path))
 
 
-def structures_from_labels(labels: Volume, spec: ModelSpec, structures) -> dict[str, Volume]:
-    """0/1 uint8 masks (same grid) of the requested structures (union of their label values)."""
+def check_structures(spec: ModelSpec, structures) -> None:
+    """Raise :class:`InputError` naming the structures the model does not segment."""
     unknown = [s for s in structures if s not in spec.structures]
     if unknown:
         raise InputError(str(spec.path), f"the model does not segment {', '.join(unknown)} "
                                          f"(it knows {', '.join(spec.structures)})")
+
+
+def structures_from_labels(labels: Volume, spec: ModelSpec, structures) -> dict[str, Volume]:
+    """0/1 uint8 masks (same grid) of the requested structures (union of their label values)."""
+    check_structures(spec, structures)
     out = {}
     for s in structures:
         mask = np.isin(labels.array, spec.structures[s]).astype(np.uint8)
@@ -621,8 +626,10 @@ def segment_with_model(volume, model_path, *, structures=("cord", "csf", "tumor"
         structures, or torch/monai not installed.
     """
     spec = load_model_spec(model_path)
+    structures = tuple(structures)
+    check_structures(spec, structures)  # before the (slow) inference
     labels = infer_labels(volume, spec, device=device, progress=progress)
-    out = structures_from_labels(labels, spec, tuple(structures))
+    out = structures_from_labels(labels, spec, structures)
     out["labels"] = labels
     return out
 

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> dict:
     spec = me.load_model_spec(args.model)
     if args.threads > 0:
         me._torch().set_num_threads(args.threads)
+    structures = tuple(s.strip() for s in args.structures.split(",") if s.strip())
+    me.check_structures(spec, structures)
     pairs = [(s.split("=", 1) if "=" in s and not Path(s).exists() else (None, s)) for s in args.input]
     if any(role is None for role, _ in pairs):
         if any(role is not None for role, _ in pairs):
@@ -73,11 +75,6 @@ def run(args: argparse.Namespace) -> dict:
         pairs = list(zip(spec.channels, [p for _, p in pairs], strict=True))
     volumes = {role: read_volume(path, f"--input {role}") for role, path in pairs}
     reference = volumes[pairs[0][0]]
-    structures = tuple(s.strip() for s in args.structures.split(",") if s.strip())
-    unknown = [s for s in structures if s not in spec.structures]
-    if unknown:
-        raise InputError("--structures", f"the model does not segment {', '.join(unknown)} "
-                                         f"(it knows {', '.join(spec.structures)})")
 
     def sub(f, m):
         _progress(0.02 + 0.9 * f, m)

@@ -135,6 +135,27 @@ def _first_inside(contains, p_from, p_to, step: float = 0.02) -> np.ndarray | No
     return pts[int(np.argmax(inside))]
 
 
+def _nearest_on_ellipsoid(p, center, semi_axes, rotation) -> np.ndarray:
+    """Point of the ellipsoid surface nearest to the outside point ``p`` (spine-local mm).
+
+    The segment from ``p`` to it meets the ellipsoid only there, along the surface normal.
+    """
+    rot = np.asarray(rotation, float)
+    a = np.asarray(semi_axes, float)
+    q = rot.T @ (np.asarray(p, float) - np.asarray(center, float))
+    if np.sum((q / a) ** 2) <= 1.0:
+        raise ValueError("the point lies inside the ellipsoid")
+
+    def excess(t):
+        return float(np.sum((a * q / (a * a + t)) ** 2) - 1.0)
+
+    lo, hi = 0.0, float(np.max(a) * np.linalg.norm(q))  # excess(lo) > 0 >= excess(hi)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0.0 else (lo, mid)
+    return np.asarray(center, float) + rot @ (a * a * q / (a * a + hi))
+
+
 def _surface_y(contains, x: float, z: float, y_start: float, y_stop: float = 14.0) -> float:
     """Largest y (anterior surface) along the ray from ``y_start`` where ``contains`` holds."""
     ys = np.arange(y_start, y_stop, 0.05)
@@ -250,6 +271,36 @@ def dorsal_branch(lv: Level, side: int, b) -> np.ndarray:
 def spinal_branch(lv: Level, side: int, b) -> np.ndarray:
     zc = lv.zc
     return np.array([b, (side * 11.5, 2.8, zc - 6.5), (side * 8.2, 2.2, zc - 6.0)])
+
+
+IDEM_GUTTER = (6.0, -1.0)
+"""|x| and y (mm) of the lateral subarachnoid gutter (between the cord and the dura, 2.5 mm inside
+the bony canal) along which an IDEM feeder from an adjacent level runs to the tumor."""
+IDEM_POLE_GAP = 2.5
+"""How far (mm) beyond the tumor's cranio-caudal pole such a feeder leaves the gutter for the tumor."""
+
+
+def idem_feeder_route(lv: Level, side: int, b, tumor_ellipsoid: dict, same_level: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Course of an intradural-extramedullary tumor feeder (radiculomeningeal artery).
+
+    It leaves the segmental artery at the foraminal branch point ``b``, runs through the
+    intervertebral foramen (the radicular artery's course, below the pedicle) into the canal,
+    and reaches the tumor from the side facing it: from the tumor's own level straight to the
+    nearest tumor surface point; from an adjacent level medially into the lateral gutter
+    (:data:`IDEM_GUTTER`, clear of the pedicles and laminae it passes) and along it to
+    :data:`IDEM_POLE_GAP` mm beyond the facing pole, then along the surface normal. Returns the
+    route (``b`` .. last point before the tumor) and the entry point, where the centreline first
+    meets the tumor surface (spine-local mm).
+    """
+    e = tumor_ellipsoid
+    route = [np.asarray(p, float) for p in spinal_branch(lv, side, b)]
+    if not same_level:
+        gx, gy = side * IDEM_GUTTER[0], IDEM_GUTTER[1]
+        toward = np.sign(e["center"][2] - lv.zc)  # +1: the level lies below the tumor
+        pole_z = e["center"][2] - toward * (np.abs(e["rotation"][2]) @ e["semi_axes"] + IDEM_POLE_GAP)
+        route += [np.array([gx, gy, route[-1][2]]), np.array([gx, gy, pole_z])]
+    entry = _nearest_on_ellipsoid(route[-1], e["center"], e["semi_axes"], e["rotation"])
+    return np.array(route), entry
 
 
 # -- build -------------------------------------------------------------------------------------
@@ -522,6 +573,10 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
             options = [lv for lv in levels if lv.name in ("T10", "T11", "T12")]
         aka_level = options[int(rng.integers(len(options)))]
 
+    tc = anat.tumor_center
+    nearest_other = min((lv for lv in levels if lv is not lt), key=lambda lv: abs(lv.zc - tc[2]))
+    # an IDEM tumor's feeders are the radicular (radiculomeningeal) arteries of these foramina
+    idem_roots = {(lt.name, side_sign), (nearest_other.name, side_sign)} if kind.startswith("idem") else set()
     branch_points = {}
     for lv in levels:
         for s in (-1, 1):
@@ -530,7 +585,7 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
             vessels.append(VesselSpec(f"{lv.name} {'left' if s < 0 else 'right'} segmental artery", seg, 0.9, VESSEL))
             vessels.append(VesselSpec(f"{lv.name} {'left' if s < 0 else 'right'} dorsal branch",
                                       dorsal_branch(lv, s, b), 0.5, VESSEL))
-            if not (lv is aka_level and s < 0):
+            if not (lv is aka_level and s < 0) and (lv.name, s) not in idem_roots:
                 vessels.append(VesselSpec(f"{lv.name} {'left' if s < 0 else 'right'} radicular artery",
                                           spinal_branch(lv, s, b), 0.35, VESSEL))
 
@@ -563,11 +618,10 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
     anat.adamkiewicz = dict(present=True, level=aka_level.name, side="left", diameter_mm=1.1,
                             segmental=f"{aka_level.name} left", hairpin_local=apex, junction_local=junction)
 
-    # feeders
-    tc = anat.tumor_center
+    # feeders: (level, side, kind, path, radius, target); the entry is the first tumor point
+    # on the way from the path's last point to the target
     tcontains = anat.tumor_contains
     feeders = []
-    nearest_other = min((lv for lv in levels if lv is not lt), key=lambda lv: abs(lv.zc - tc[2]))
     if kind.startswith("intramedullary"):
         plans = [(lt, 1, "radiculomedullary"), (nearest_other, -1, "radiculomedullary")]
         if (nearest_other is aka_level) or (lt is aka_level):
@@ -576,15 +630,15 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
         for lv, s, kind_name in plans:
             start = spinal_branch(lv, s, branch_points[(lv.name, s)][1])[-1]
             way = np.array([s * 5.8, -3.0, tc[2] + (3.0 if lv.zc > tc[2] else -3.0)])
-            specs.append((lv, s, kind_name, [start, way], 0.45))
+            specs.append((lv, s, kind_name, [start, way], 0.45, tc))
     elif kind.startswith("idem"):
-        e = anat.tumor_ellipsoid
-        u3 = e["rotation"][:, 0]
         specs = []
-        for lv, dz, rad in ((lt, 0.0, 0.55), (nearest_other, 3.0 * np.sign(nearest_other.zc - tc[2]), 0.45)):
-            start = spinal_branch(lv, side_sign, branch_points[(lv.name, side_sign)][1])[-1]
-            way = tc + u3 * (e["semi_axes"][0] + 1.2) + np.array([0.0, 0.0, dz])
-            specs.append((lv, side_sign, "radiculomeningeal", [start, way], rad))
+        for lv, rad in ((lt, 0.55), (nearest_other, 0.45)):
+            route, entry = idem_feeder_route(lv, side_sign, branch_points[(lv.name, side_sign)][1],
+                                             anat.tumor_ellipsoid, lv is lt)
+            # target: on along the surface normal, so that the first tumor point is ``entry``
+            target = entry + 2.0 * (entry - route[-1]) / max(np.linalg.norm(entry - route[-1]), 1e-6)
+            specs.append((lv, side_sign, "radiculomeningeal", list(route), rad, target))
     else:
         specs = []
         for lv, s, phi, rad in ((lt, -1, 100.0, 0.7), (lt, 1, 100.0, 0.65), (nearest_other, side_sign, 105.0, 0.55)):
@@ -597,9 +651,8 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
             start = seg[np.argmin(np.linalg.norm(seg - start, axis=1))]
             way = np.array([s * rx * np.sin(r), lt.yb + ry * np.cos(r),
                             lt.zc + (0.0 if lv is lt else 4.0 * np.sign(lv.zc - lt.zc))])
-            specs.append((lv, s, "segmental", [start, way], rad))
-    for lv, s, kind_name, path, rad in specs:
-        target = tc
+            specs.append((lv, s, "segmental", [start, way], rad, tc))
+    for lv, s, kind_name, path, rad, target in specs:
         entry = _first_inside(tcontains, path[-1], target)
         if entry is None:
             continue

@@ -26,6 +26,7 @@ from .errors import InputError
 from .geometry import resample_mask_like, world_overlap_fraction
 from .imageio import default_file_mode, read_volume, write_volume
 from .plan_schema import validate_plan
+from .stage_params import validate_stage_params
 from .stages import STAGES
 
 SCHEMA_VERSION = 1
@@ -42,6 +43,7 @@ class CaseInputs:
     tumor_seg: str | None = None
     cord_seg: str | None = None
     tumor_seed_ras: tuple[float, float, float] | None = None
+    params: dict = field(default_factory=dict)  # stage section -> overrides (see stage_params)
 
     def as_dict(self) -> dict[str, str]:
         d = {k: str(v) for k, v in self.images.items()}
@@ -67,7 +69,7 @@ def load_label(path: str, option: str, reference) -> object:
 
 def load_case(inputs: CaseInputs) -> PlanContext:
     """Read and validate every input. Raises :class:`InputError` naming the first bad one."""
-    ctx = PlanContext(inputs=inputs.as_dict())
+    ctx = PlanContext(inputs=inputs.as_dict(), params=validate_stage_params(dict(inputs.params)))
     for role, path in inputs.images.items():
         if role not in ROLES or role == "dwi":
             raise InputError(f"--{role}", "unknown image role")
@@ -132,6 +134,7 @@ def new_plan(ctx: PlanContext) -> dict:
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "inputs": dict(ctx.inputs),
         "reference_role": ctx.reference_role,
+        "parameters": ctx.params,
         "stages": {},
         "warnings": [],
         "tumor": {},

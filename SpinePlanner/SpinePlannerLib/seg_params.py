@@ -261,14 +261,12 @@ class SegmentationParams:
     cord_engine, tumor_engine : str
         ``"classical"`` (default) or ``"monai"`` (needs the ``ml`` extra in ``python``).
     model_path : str or None
-        TorchScript file (``.pt``) or MONAI bundle directory for the MONAI engine; default the
-        project's own phantom-trained network (``SpinePlannerLib/models/phantom_unet.pt``).
+        TorchScript file or MONAI bundle directory for the MONAI engine (:mod:`monai_engine`);
+        default the project's own phantom-trained network (``monai_engine.PHANTOM_MODEL``).
     python : str or None
         Interpreter that runs the out-of-process inference (default: the current one).
     device : str
         ``"auto"`` (GPU when present), ``"cpu"`` or ``"cuda"``.
-    keep_given : bool
-        Never overwrite label maps the user supplied (``--cord-seg``, ``--tumor-seg``).
     foreground_seeds_ras, background_seeds_ras : list of RAS points (mm)
         Extra tumor seeds ("grow from seeds" refinement).
     cord, tumor, vertebrae : the engines' own parameters.
@@ -279,7 +277,6 @@ class SegmentationParams:
     model_path: str | None = None
     python: str | None = None
     device: str = "auto"
-    keep_given: bool = True
     foreground_seeds_ras: list = field(default_factory=list)
     background_seeds_ras: list = field(default_factory=list)
     cord: CordParams = field(default_factory=CordParams)

@@ -5,6 +5,12 @@ Order: a first cord/thecal-sac pass (context for the tumor), the tumor from ``--
 cord with the tumor taken out, then bone and vertebrae on CT. Every label map is carried onto
 the reference grid through world coordinates. User-supplied label maps (``--cord-seg``,
 ``--tumor-seg``) are never overwritten. Not found is said with the reason.
+
+Engines are selectable per structure (``ctx.params["segmentation"]``: ``cord_engine`` /
+``tumor_engine`` = ``"classical"`` or ``"monai"``); the MONAI network (:mod:`monai_engine`, run
+out of process) replaces the classical label maps of the structures that ask for it.
+Settings: :mod:`seg_params` (``segmentation_params_from_dict``), e.g.
+``{"anchor": {"level": "L1", "ras": [r, a, s]}, "background_seeds_ras": [[r, a, s]]}``.
 """
 
 from __future__ import annotations
@@ -239,10 +245,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
 
     # ---- 5. MONAI engine for the structures that ask for it ------------------------------------
     if "monai" in (params.cord_engine, params.tumor_engine):
-        from .seg_monai import apply_monai_engine
-
         progress(0.95, "MONAI engine")
-        apply_monai_engine(ctx, params, section, _sub(progress, 0.95, 0.99))
+        _apply_monai_engine(ctx, params, section, _sub(progress, 0.95, 0.99))
     section["outputs"] = sorted(k for k in ("cord", "csf", "tumor", "bone", "vertebrae") if k in ctx.labels)
     ctx.plan["segmentation"] = section
     ctx.scene_builders.append(_terminology_and_models_builder)
@@ -295,6 +299,56 @@ def _vertebrae_keep_lesion(vertebrae: Volume, tumor: Volume, sac: Volume | None,
         take = free & hull
         vertebrae.array[take] = idx
         free &= ~take
+
+
+def _apply_monai_engine(ctx: PlanContext, params, section: dict, progress: Progress) -> None:
+    """Replace the label maps of the structures whose engine is ``"monai"`` (cord -> cord and
+    csf; tumor -> tumor) by a MONAI network's, run out of process by :mod:`monai_engine` on the
+    reference image. User-given label maps are kept; a failed run is reported and the classical
+    results stay. A missing model or missing torch/monai is the user's choice gone wrong:
+    :class:`InputError`."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from . import monai_engine
+    from .imageio import read_volume, write_volume
+
+    wanted = [s for s, e in (("cord", params.cord_engine), ("tumor", params.tumor_engine)) if e == "monai"]
+    structures = (("cord", "csf") if "cord" in wanted else ()) + (("tumor",) if "tumor" in wanted else ())
+    model = Path(params.model_path) if params.model_path else monai_engine.PHANTOM_MODEL
+    info: dict = {"structures": list(structures), "model": str(model), "ran": False}
+    section["monai"] = info
+    ref = ctx.reference
+    with tempfile.TemporaryDirectory(prefix="spineplan-monai-") as tmp:
+        image = Path(tmp) / f"{ctx.reference_role}.nii.gz"
+        write_volume(ref, image)
+        try:
+            result = monai_engine.run_out_of_process(
+                model, image, output_dir=Path(tmp) / "out", roles=[ctx.reference_role], structures=structures,
+                device=params.device, python=params.python or sys.executable, progress=progress)
+        except RuntimeError as exc:
+            info["reason"] = str(exc).splitlines()[0]
+            ctx.warn(f"MONAI engine failed ({info['reason']}); classical results kept")
+            return
+        masks = {name: read_volume(path) for name, path in result.get("outputs", {}).items()}
+    replaced = []
+    for name, mask in masks.items():
+        if name in ctx.given_labels or not np.any(mask.array):
+            continue
+        ctx.labels[name] = _to_ref(mask, ref, name)
+        replaced.append(name)
+    info.update(ran=True, replaced=replaced, device=result.get("device"), seconds=result.get("seconds"),
+                labels=result.get("labels"))
+    if "cord" in replaced:
+        section["engines"]["cord"] = "monai"
+        section["cord"].update(found=True, method="monai", source="monai", approximate=False,
+                               reason=f"MONAI network {model.name}")
+    if "tumor" in replaced:
+        section["engines"]["tumor"] = "monai"
+        section["tumor"] = {"source": "monai", "method": f"MONAI network {model.name} (no seed needed)",
+                            "volume_ml": round(float(np.count_nonzero(ctx.labels["tumor"].array) * ref.voxel_volume_ml), 3)}
+        ctx.plan.setdefault("tumor", {})["source"] = "segmentation (MONAI)"
 
 
 def _length(points) -> float:
