@@ -94,7 +94,7 @@ def load_cases(kinds, seeds, spec, log) -> list[dict]:
     return cases
 
 
-def augmentation(patch: int, seed: int):
+def augmentation(patch: int, seed: int, ratios):
     from monai.transforms import (
         Compose,
         RandAdjustContrastd,
@@ -111,7 +111,7 @@ def augmentation(patch: int, seed: int):
     keys = ("image", "label")
     t = Compose([
         SpatialPadd(keys, spatial_size=patch, mode="edge"),
-        RandCropByLabelClassesd(keys, label_key="label", spatial_size=patch, ratios=[1, 2, 1, 3], num_classes=4,
+        RandCropByLabelClassesd(keys, label_key="label", spatial_size=patch, ratios=list(ratios), num_classes=4,
                                 num_samples=1, warn=False),
         RandFlipd(keys, prob=0.5, spatial_axis=0),
         RandFlipd(keys, prob=0.5, spatial_axis=1),
@@ -159,15 +159,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--val-seeds", type=int, nargs="+", default=[3])
-    p.add_argument("--iterations", type=int, default=600)
+    p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--patch", type=int, default=48, help="training patch edge (voxels, multiple of 8)")
     p.add_argument("--roi", type=int, default=64, help="sliding-window patch edge at inference (voxels)")
     p.add_argument("--spacing", type=float, default=1.5, help="network grid spacing (mm)")
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--crop-ratios", type=float, nargs=4, default=[3.0, 1.0, 1.0, 2.0],
+                   help="how often crops centre on background, cord, csf, tumor")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--validate-every", type=int, default=200)
+    p.add_argument("--validate-every", type=int, default=250)
     p.add_argument("--kinds", nargs="+", default=None, help="phantom kinds (default: all)")
     args = p.parse_args(argv)
 
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations,
                                                 pct_start=max(0.1, 3.0 / args.iterations))
-    aug = augmentation(args.patch, args.seed)
+    aug = augmentation(args.patch, args.seed, args.crop_ratios)
     rng = np.random.default_rng(args.seed)
     losses, history = [], []
     t_train = time.perf_counter()
@@ -237,7 +239,7 @@ def main(argv=None) -> int:
         "kinds": list(kinds), "train_seeds": args.train_seeds, "validation_seeds": args.val_seeds,
         "seed": args.seed, "iterations": args.iterations, "batch": args.batch, "patch": [args.patch] * 3,
         "optimizer": f"AdamW lr {args.lr} one-cycle, weight decay 1e-4", "loss": "DiceCE (softmax)",
-        "augmentation": "class-balanced crops (ratios bg 1, cord 2, csf 1, tumor 3), flips x/y/z, rotation "
+        "augmentation": f"class-balanced crops (ratios bg, cord, csf, tumor = {args.crop_ratios}), flips x/y/z, rotation "
                         "+-15 deg, scaling +-10 %, bias field, gamma 0.75-1.35, intensity scale +-15 %, "
                         "shift +-0.08, Gaussian noise sd <= 0.05",
         "threads": args.threads, "deterministic": True, "final_loss": round(float(np.mean(losses[-20:])), 4),

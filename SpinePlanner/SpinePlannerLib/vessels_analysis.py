@@ -419,12 +419,14 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     seg = hysteresis(vness, params.vesselness_low, params.vesselness_high)
     seg = remove_small_components(seg, int(np.ceil(params.min_component_mm3 / h**3)))
     lumen = grow_lumen(seg, bright, steps=int(round(params.max_vessel_radius_mm / h)))
-    near_thick = _sampler(grid, ndimage.binary_dilation(mask_codes == MASK_THICK, structure=FULL_CONNECTIVITY,
-                                                        iterations=2), 0)
+    # a thick bright mass cuts the vessels ending at it (the aorta), but not where it is the tumor
+    # itself (calcified or enhancing): a vessel ending there reaches the tumor, as a feeder does
+    cutting = (mask_codes == MASK_THICK) & ~core
+    near_thick = _sampler(grid, ndimage.binary_dilation(cutting, structure=FULL_CONNECTIVITY, iterations=2), 0)
     edge = np.asarray(grid.shape) - 1
 
     def truncated(end):
-        """A vessel end cut by the analysis: at a masked thick vessel or the region's edge."""
+        """A vessel end cut by the analysis: at a masked thick vessel (not the tumor) or the region's edge."""
         ijk = grid.ras_to_ijk(end)
         return bool(near_thick(end[None])[0] > 0 or np.any(ijk < 1.5) or np.any(ijk > edge - 1.5))
 
