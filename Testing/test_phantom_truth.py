@@ -173,3 +173,48 @@ def test_vessel_tree_feeders_and_adamkiewicz(kind, phantom_dir):
     shares = any(f["segmental"] == f"{aka['level']} left" for f in feeders)
     assert aka["shares_segmental_with_feeder"] == shares
     assert shares == (kind == "extradural-lytic")
+
+
+def _sphere_directions(n: int = 64) -> np.ndarray:
+    """``n`` unit vectors spread over the sphere (golden spiral)."""
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(1.0 - z * z)
+    phi = i * np.pi * (3.0 - np.sqrt(5.0))
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+@pytest.mark.parametrize("kind", ["idem-calcified", "idem-soft", "idem-faint"])
+def test_idem_feeders_come_through_the_foramen_and_reach_the_tumor_on_the_facing_side(kind):
+    """An IDEM feeder runs outside bone and outside the tumor up to its recorded entry point, where
+    it meets the tumor surface head-on (along the normal) on the side facing its origin."""
+    from SpinePlannerLib.phantom_anatomy import arch_shape, body_shape, build_anatomy, posterior_processes
+
+    dirs = _sphere_directions()
+    for seed in range(6):
+        anat = build_anatomy(kind, np.random.default_rng(seed).spawn(6)[0])  # as generate_phantom does
+        bones = [sh for lv in anat.levels for sh in (body_shape(lv), arch_shape(lv), *posterior_processes(lv))]
+        e = anat.tumor_ellipsoid
+        tumor = anat.tumor_contains
+        radii = {v.name: v.radius for v in anat.vessels}
+        assert len(anat.feeders) == 2
+        for k, f in enumerate(anat.feeders):
+            pts, entry, r = f["points_local"], f["entry_local"], radii[f"feeder {k + 1}"]
+            dense = np.concatenate([a + np.linspace(0.0, 1.0, 200, endpoint=False)[:, None] * (b - a)
+                                    for a, b in zip(pts[:-1], pts[1:], strict=True)])
+            to_entry = np.linalg.norm(dense - entry, axis=1)
+            # the centreline stays outside the tumor until the entry; the tube touches it only there
+            assert not np.any(tumor(*dense[to_entry > 0.05].T)), (kind, seed, k)
+            shell = (dense[:, None, :] + r * dirs[None]).reshape(-1, 3)
+            touching = np.repeat(to_entry, len(dirs))[tumor(*shell.T)]
+            assert touching.size == 0 or touching.max() <= r + 0.1, (kind, seed, k, touching.max())
+            # at least 1 mm of soft tissue between the vessel wall and bone all along
+            shell = (dense[:, None, :] + (r + 1.0) * dirs[None]).reshape(-1, 3)
+            assert not any(np.any(b.contains(*shell.T)) for b in bones), (kind, seed, k)
+            # head-on along the outward surface normal, on the tumor's side facing the origin
+            rot, semi = e["rotation"], e["semi_axes"]
+            normal = rot @ ((rot.T @ (entry - e["center"])) / semi**2)
+            normal /= np.linalg.norm(normal)
+            last = (pts[-2] - entry) / np.linalg.norm(pts[-2] - entry)
+            assert float(last @ normal) > 0.99, (kind, seed, k)
+            assert float((entry - e["center"]) @ (f["origin_local"] - e["center"])) > 0.0, (kind, seed, k)

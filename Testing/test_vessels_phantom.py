@@ -5,9 +5,9 @@ The analysis sees one arterial-phase CTA, so it reports feeding/draining *candid
 candidate counts as correct when its entry matches a true feeder (< 2 mm) or when it runs on a
 true feeder or the phantom's draining vein (``labels/vessels`` values 2 and 5).
 
-The ``idem-*`` kinds are not scored here: their phantom feeders run through the lamina and the
-tumor before reaching the recorded entry point, so the entry recorded in truth.json is not where
-the vessel visibly reaches the tumor (reported to the phantom's owner).
+Scored on every kind with feeders of its own course: intramedullary (radiculomedullary
+feeders), intradural-extramedullary (radiculomeningeal feeders through the foramen; calcified,
+soft and faintly calcified tumor) and extradural (segmental feeders into the body).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from scipy import ndimage
 
 from SpinePlannerLib.vessels_analysis import analyze_vessels
 
-SCORED_KINDS = ("intramedullary-displacing", "intramedullary-crossing", "extradural-lytic")
+SCORED_KINDS = ("intramedullary-displacing", "intramedullary-crossing", "idem-calcified", "idem-soft", "idem-faint",
+                "extradural-lytic")
 ENTRY_TOLERANCE_MM = 2.0
 
 

@@ -31,9 +31,9 @@ import traceback
 from pathlib import Path
 
 
-def emit(kind: str, **fields) -> None:
+def emit(msg_type: str, /, **fields) -> None:
     """One JSON line on stdout, flushed at once so that the parent sees it now."""
-    sys.stdout.write(json.dumps({"type": kind, **fields}) + "\n")
+    sys.stdout.write(json.dumps({"type": msg_type, **fields}) + "\n")
     sys.stdout.flush()
 
 

@@ -676,7 +676,7 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
     elif kind.startswith("idem"):
         e = anat.tumor_ellipsoid
         v3 = e["rotation"][:, 1]
-        start = tc + v3 * (e["semi_axes"][1] - 0.5)
+        start = tc - side_sign * v3 * (e["semi_axes"][1] - 0.5)  # the medial tip, whichever the side
         vpts = [start, start + np.array([0.0, 0.0, -9.0]), (side_sign * 9.0, 2.0, tc[2] - 14.0),
                 (side_sign * 15.0, 1.0, tc[2] - 17.0)]
     else:

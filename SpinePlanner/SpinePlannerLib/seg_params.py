@@ -253,6 +253,103 @@ class VertebraeParams:
 
 
 @dataclass
+class VertebraeMRIParams:
+    """Vertebral bodies and levels on MRI (T1 or T2) when there is no CT.
+
+    The user anchor (``VertebraeParams.anchor_level`` / ``anchor_ras``) is shared with the CT
+    engine; the settings here only concern finding the bodies (:mod:`seg_vertebrae_mri`).
+
+    Attributes
+    ----------
+    working_spacing_mm : float
+        Isotropic spacing (mm) of the working grid when the image is more anisotropic than
+        ``max_anisotropy`` (otherwise an exact axis permutation of the image is used).
+    max_anisotropy : float
+        Largest voxel-size ratio used without resampling.
+    centerline_smoothing_mm : float
+        Gaussian smoothing (sigma, mm) of the cord centreline that the profile follows.
+    default_sac_front_mm : float
+        Distance (mm) from the cord centre to the front of the thecal sac when no sac mask is
+        given.
+    band_offset_mm, band_depth_mm : float
+        The sampling band starts ``band_offset_mm`` anterior of the thecal sac's front and is
+        ``band_depth_mm`` deep (mm), i.e. inside the vertebral body column.
+    band_half_width_mm : float
+        Half width (mm, left-right) of the sampling band.
+    level_window_mm : float
+        Length (mm) of the running median along the cord that gives the local marrow level.
+    disc_search_mm : tuple of float
+        (min, max) vertebral pitch (mm) searched in the profile's autocorrelation; discs closer
+        than 0.6 pitch are one disc.
+    min_periodicity : float
+        Smallest autocorrelation of the disc profile at the vertebral pitch; below it the profile
+        shows no periodic body/disc pattern and the bodies are "not found".
+    min_disc_contrast : float
+        Smallest disc prominence, as relative deviation ``|I - marrow| / marrow`` of the band's
+        median intensity from the local marrow level.
+    min_body_height_mm : float
+        Shortest body kept between two discs (mm); half of it at the field's edge.
+    marrow_tolerance_sd : float
+        Marrow voxels lie within this many robust standard deviations of the body's median.
+    marrow_tolerance_fraction : float
+        ... but the window is never narrower than this fraction of the body's median intensity.
+    body_max_half_width_mm, body_max_depth_mm : float
+        A body lies within this left-right half width of the cord axis and this depth (mm)
+        anterior of the thecal sac's front.
+    sac_margin_mm : float
+        Body voxels lie at least this far (mm) anterior of the thecal sac's front.
+    opening_mm : float
+        Radius (mm) of the opening that cuts thin marrow-like bridges (pedicles, rib heads).
+    cortex_mm : float
+        The marrow region is grown by this thickness (mm) for the cortical shell, dark on T1 and
+        T2 and not separable from its surroundings on MRI.
+    """
+
+    working_spacing_mm: float = 1.0
+    max_anisotropy: float = 2.0
+    centerline_smoothing_mm: float = 5.0
+    default_sac_front_mm: float = 7.0
+    band_offset_mm: float = 5.0
+    band_depth_mm: float = 10.0
+    band_half_width_mm: float = 5.0
+    level_window_mm: float = 40.0
+    disc_search_mm: tuple[float, float] = (12.0, 45.0)
+    min_periodicity: float = 0.3
+    min_disc_contrast: float = 0.1
+    min_body_height_mm: float = 8.0
+    marrow_tolerance_sd: float = 3.0
+    marrow_tolerance_fraction: float = 0.15
+    body_max_half_width_mm: float = 30.0
+    body_max_depth_mm: float = 45.0
+    sac_margin_mm: float = 1.0
+    opening_mm: float = 1.0
+    cortex_mm: float = 1.0
+
+    def __post_init__(self):
+        _check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 3.0)
+        _check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
+        _check_range("centerline_smoothing_mm", self.centerline_smoothing_mm, 0.0, 30.0)
+        _check_range("default_sac_front_mm", self.default_sac_front_mm, 0.0, 30.0)
+        _check_range("band_offset_mm", self.band_offset_mm, 0.0, 30.0)
+        _check_range("band_depth_mm", self.band_depth_mm, 2.0, 40.0)
+        _check_range("band_half_width_mm", self.band_half_width_mm, 1.0, 20.0)
+        _check_range("level_window_mm", self.level_window_mm, 10.0, 200.0)
+        lo, hi = self.disc_search_mm
+        if not 0 < lo < hi:
+            raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
+        _check_range("min_periodicity", self.min_periodicity, 0.0, 1.0)
+        _check_range("min_disc_contrast", self.min_disc_contrast, 0.0, 5.0)
+        _check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
+        _check_range("marrow_tolerance_sd", self.marrow_tolerance_sd, 0.5, 20.0)
+        _check_range("marrow_tolerance_fraction", self.marrow_tolerance_fraction, 0.0, 1.0)
+        _check_range("body_max_half_width_mm", self.body_max_half_width_mm, 5.0, 80.0)
+        _check_range("body_max_depth_mm", self.body_max_depth_mm, 10.0, 120.0)
+        _check_range("sac_margin_mm", self.sac_margin_mm, 0.0, 10.0)
+        _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
+        _check_range("cortex_mm", self.cortex_mm, 0.0, 5.0)
+
+
+@dataclass
 class SegmentationParams:
     """What the segmentation stage runs and with which engine.
 
@@ -270,6 +367,8 @@ class SegmentationParams:
     foreground_seeds_ras, background_seeds_ras : list of RAS points (mm)
         Extra tumor seeds ("grow from seeds" refinement).
     cord, tumor, vertebrae : the engines' own parameters.
+    vertebrae_mri : VertebraeMRIParams
+        Vertebral bodies on MRI (used when there is no CT; the anchor is ``vertebrae``'s).
     """
 
     cord_engine: str = "classical"
@@ -282,6 +381,7 @@ class SegmentationParams:
     cord: CordParams = field(default_factory=CordParams)
     tumor: TumorParams = field(default_factory=TumorParams)
     vertebrae: VertebraeParams = field(default_factory=VertebraeParams)
+    vertebrae_mri: VertebraeMRIParams = field(default_factory=VertebraeMRIParams)
 
     def __post_init__(self):
         for name in ("cord_engine", "tumor_engine"):
@@ -312,12 +412,13 @@ def _dataclass_from_dict(cls, data: dict, where: str):
 def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
     """Build :class:`SegmentationParams` from ``ctx.params["segmentation"]``.
 
-    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` dicts, and the short form
+    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` / ``vertebrae_mri`` dicts, and the short form
     ``{"anchor": {"level": "L1", "ras": [r, a, s]}}`` for a user-named vertebra.
     """
     data = dict(data or {})
     nested = {}
-    for key, cls in (("cord", CordParams), ("tumor", TumorParams), ("vertebrae", VertebraeParams)):
+    for key, cls in (("cord", CordParams), ("tumor", TumorParams), ("vertebrae", VertebraeParams),
+                     ("vertebrae_mri", VertebraeMRIParams)):
         sub = dict(data.pop(key, {}) or {})
         if key == "vertebrae" and "anchor" in data:
             anchor = data.pop("anchor") or {}
@@ -326,4 +427,5 @@ def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
         nested[key] = _dataclass_from_dict(cls, sub, f"segmentation.{key}")
     top = _dataclass_from_dict(SegmentationParams, {k: v for k, v in data.items()}, "segmentation")
     top.cord, top.tumor, top.vertebrae = nested["cord"], nested["tumor"], nested["vertebrae"]
+    top.vertebrae_mri = nested["vertebrae_mri"]
     return top

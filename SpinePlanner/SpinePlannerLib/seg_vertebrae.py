@@ -166,6 +166,71 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
+# -- level names and per-level records (shared with the MRI engine, :mod:`seg_vertebrae_mri`) -----
+ANCHOR_MAX_DISTANCE_MM = 15.0
+"""A user anchor outside every labelled vertebra names the labelled voxel nearest to it within
+this distance (mm)."""
+
+
+def anchor_index(labels: np.ndarray, grid: Volume, anchor_ras, *,
+                 max_distance_mm: float = ANCHOR_MAX_DISTANCE_MM) -> int:
+    """Level index of the vertebra containing the RAS point ``anchor_ras`` (mm).
+
+    ``labels`` holds level indices on ``grid`` (any affine). When the point lies in no labelled
+    voxel, the nearest labelled voxel within ``max_distance_mm`` decides; 0 when there is none.
+    """
+    ijk = np.round(grid.ras_to_ijk(anchor_ras)).astype(int)
+    if np.all(ijk >= 0) and np.all(ijk < np.asarray(labels.shape)):
+        idx = int(labels[tuple(ijk)])
+        if idx:
+            return idx
+    pts = np.argwhere(labels > 0)
+    if not len(pts):
+        return 0
+    d = np.linalg.norm(grid.ijk_to_ras(pts) - np.asarray(anchor_ras, float), axis=1)
+    j = int(np.argmin(d))
+    return int(labels[tuple(pts[j])]) if d[j] <= max_distance_mm else 0
+
+
+def names_from_anchor(n: int, index: int, anchor_level: str, anchor_ras) -> tuple[dict | None, dict | None, list]:
+    """Names of levels ``1..n`` (1 = most cranial) when level ``index`` is ``anchor_level``.
+
+    Returns ``(names, anchor, warnings)``; ``names`` is None (with a warning) when counting from
+    the anchor would name levels outside C1..S5.
+    """
+    base = LEVEL_NAMES.index(anchor_level) - (index - 1)
+    if base >= 0 and base + n <= len(LEVEL_NAMES):
+        names = {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
+        return names, {"level": anchor_level, "ras": [float(v) for v in anchor_ras], "index": int(index)}, []
+    return None, None, [f"anchor {anchor_level} at level index {index} would name levels outside C1..S5"]
+
+
+def unanchored_names(n: int) -> dict[int, str]:
+    """``V1..Vn``, counted from the most cranial vertebra in the field of view."""
+    return {i + 1: f"V{i + 1}" for i in range(n)}
+
+
+def vertebra_record(labels: np.ndarray, index: int, name: str, grid: Volume, *, body_in_field_of_view: bool,
+                    ribs=(), body_s_range=None, body_cut: bool | None = None, canal_centre_ras=None) -> dict:
+    """The ``plan["vertebrae"]["vertebrae"]`` entry of level ``index`` of ``labels`` (on ``grid``).
+
+    ``body_s_range`` is the body's (lower, upper) RAS S coordinate (mm, either order) along the
+    canal, ``canal_centre_ras`` the canal (or cord) centre at mid-body (RAS mm).
+    """
+    pts = np.argwhere(labels == index)
+    info = {"index": int(index), "name": name, "voxels": int(len(pts)),
+            "centroid_ras": [round(float(v), 2) for v in grid.ijk_to_ras(pts.mean(axis=0))] if len(pts) else None,
+            "body_in_field_of_view": bool(body_in_field_of_view), "ribs": list(ribs)}
+    if body_s_range is not None:
+        lo, hi = (float(v) for v in body_s_range)
+        info["body_s_range_mm"] = [round(min(lo, hi), 2), round(max(lo, hi), 2)]
+    if body_cut is not None:
+        info["body_cut_by_field_of_view"] = bool(body_cut)
+    if canal_centre_ras is not None:
+        info["canal_centre_ras"] = [round(float(v), 2) for v in canal_centre_ras]
+    return info
+
+
 # -- main ----------------------------------------------------------------------------------------
 def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, cord_params: CordParams | None = None,
                          progress: Progress = no_progress) -> VertebraeResult:
@@ -367,21 +432,17 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     vertebrae = []
     for slot in order:
         idx = index_of[slot]
-        pts = np.argwhere(labels == idx)
-        info = {"index": idx, "name": names[idx], "voxels": int(len(pts)),
-                "centroid_ras": [round(float(v), 2) for v in grid.ijk_to_ras(pts.mean(axis=0))],
-                "body_in_field_of_view": slot < n_b, "ribs": sorted("left" if s < 0 else "right"
-                                                                    for s in slot_ribs.get(slot, set()))}
+        ribs = sorted("left" if s < 0 else "right" for s in slot_ribs.get(slot, set()))
+        body = {}
         if slot < n_b:
             k0, k1, lo, hi = bodies[slot]
             kc = (k0 + k1) / 2.0
             c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
             s_lo = grid.ijk_to_ras([[0, 0, k0 - 0.5]])[0][2]
             s_hi = grid.ijk_to_ras([[0, 0, k1 + 0.5]])[0][2]
-            info["body_s_range_mm"] = [round(float(min(s_lo, s_hi)), 2), round(float(max(s_lo, s_hi)), 2)]
-            info["body_cut_by_field_of_view"] = bool(lo < k_first or hi > k_last)
-            info["canal_centre_ras"] = [round(float(v), 2) for v in c]
-        vertebrae.append(info)
+            body = {"body_s_range": (s_lo, s_hi), "body_cut": lo < k_first or hi > k_last, "canal_centre_ras": c}
+        vertebrae.append(vertebra_record(labels, idx, names[idx], grid, body_in_field_of_view=slot < n_b,
+                                         ribs=ribs, **body))
     progress(1.0, "vertebrae labelled")
     return VertebraeResult(
         True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",
@@ -394,26 +455,15 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
     n = len(order)
     warnings: list[str] = []
     if params.anchor_level is not None:
-        ijk = np.round(grid.ras_to_ijk(params.anchor_ras)).astype(int)
-        idx = 0
-        if np.all(ijk >= 0) and np.all(ijk < np.asarray(labels.shape)):
-            idx = int(labels[tuple(ijk)])
+        idx = anchor_index(labels, grid, params.anchor_ras)
         if idx == 0:
-            pts = np.argwhere(labels > 0)
-            if len(pts):
-                d = np.linalg.norm((pts - ijk) * grid.spacing, axis=1)
-                if d.min() <= 15.0:
-                    idx = int(labels[tuple(pts[np.argmin(d)])])
-        if idx == 0:
-            warnings.append(f"the anchor point {list(params.anchor_ras)} is not within 15 mm of a labelled vertebra; "
-                            "levels left unnamed")
+            warnings.append(f"the anchor point {list(params.anchor_ras)} is not within {ANCHOR_MAX_DISTANCE_MM:g} mm "
+                            "of a labelled vertebra; levels left unnamed")
         else:
-            base = LEVEL_NAMES.index(params.anchor_level) - (idx - 1)
-            if base >= 0 and base + n <= len(LEVEL_NAMES):
-                names = {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
-                return names, "user anchor", {"level": params.anchor_level, "ras": list(params.anchor_ras),
-                                              "index": idx}, True, warnings
-            warnings.append(f"anchor {params.anchor_level} at level index {idx} would name levels outside C1..S5")
+            names, anchor, problems = names_from_anchor(n, idx, params.anchor_level, params.anchor_ras)
+            warnings += problems
+            if names is not None:
+                return names, "user anchor", anchor, True, warnings
     if params.auto_anchor:
         # the cranial-most run of vertebrae bearing ribs on both sides, followed by a rib-free one
         # (bone touching lower vertebrae on both sides, e.g. the iliac wings, is not a rib)
@@ -434,4 +484,4 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
                 return names, "last rib", {"level": "T12", "index": idx, "evidence": "lowest vertebra with ribs on both sides"}, False, warnings
     warnings.append("vertebral levels are not anchored (no user anchor, no last rib with a rib-free vertebra "
                     "below it): names V1..Vn count from the most cranial vertebra in the field of view")
-    return {i + 1: f"V{i + 1}" for i in range(n)}, "unanchored", None, False, warnings
+    return unanchored_names(n), "unanchored", None, False, warnings

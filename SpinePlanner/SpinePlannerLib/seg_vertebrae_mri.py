@@ -1,0 +1,436 @@
+"""Vertebral bodies and level names on MRI (T1 or T2) along the cord (classical engine, L1).
+
+Used when there is no CT. Only the vertebral *bodies* are segmented (the posterior elements are
+thin cortical bone, dark on every sequence, and are left out).
+
+Method
+------
+1. *Axis*: the cord centreline (from :func:`seg_cord.segment_cord`) is resampled every 0.5 mm,
+   extended straight beyond its ends and smoothed (``centerline_smoothing_mm``). At each point a
+   frame follows it: tangent ``t`` (superior), anterior ``a`` (the patient's +A made orthogonal
+   to ``t``) and lateral ``r = a x t``. Every voxel near the spine gets its coordinates in that
+   frame: ``s`` along the cord, ``u`` lateral, ``v`` anterior of the cord centre.
+2. *Thecal sac front*: the largest ``v`` of the sac mask near the midline, per position along
+   the cord (running median over 15 mm); ``default_sac_front_mm`` without a mask.
+3. *Profile*: the median intensity of a band in the vertebral body column (``band_*``: from
+   ``band_offset_mm`` in front of the sac, ``band_depth_mm`` deep, ``±band_half_width_mm`` wide)
+   at each ``s``. The local marrow level is the running median of the profile over
+   ``level_window_mm`` (bodies fill most of the column); the *disc profile* is the relative
+   deviation ``|I - marrow| / marrow``, contrast-agnostic: discs and endplates deviate from
+   marrow on T1 (darker) and on T2 (bright disc between dark endplates).
+4. *Periodicity*: the vertebral pitch is the first strong maximum of the disc profile's
+   autocorrelation within ``disc_search_mm``; below ``min_periodicity`` (or with fewer than two
+   discs) the bodies are "not found" with the measured numbers.
+5. *Discs and bodies*: discs are the disc profile's peaks at least 0.6 pitch apart with
+   prominence ``min_disc_contrast``; a body's axial extent is the run between two discs where
+   the disc profile stays below half-way between the body's own level and its discs' peaks.
+6. *Body voxels*: within the body's slab between the disc centres, in front of the sac,
+   voxels within ``marrow_tolerance_sd`` robust SDs (at least ``marrow_tolerance_fraction`` of
+   the level) of the body's band median, connected to the band, opened (``opening_mm``) to cut
+   pedicle and rib-head bridges, holes filled, then grown by ``cortex_mm`` for the cortex.
+7. *Names*: a user anchor (level + RAS point) names the body containing the point (or the
+   labelled voxel nearest it within 15 mm, else the body at the point's height along the cord)
+   and the others are counted from it (:func:`seg_vertebrae.names_from_anchor`). Without an
+   anchor the bodies are ``V1..Vn`` cranial to caudal and the result is not reliable: there is
+   no automatic level anchor on a partial-spine MRI.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.signal import find_peaks
+from scipy.spatial import cKDTree
+
+from .context import Progress, no_progress
+from .seg_common import ball, labels_to_grid, working_grid
+from .seg_params import VertebraeMRIParams
+from .seg_vertebrae import (
+    ANCHOR_MAX_DISTANCE_MM,
+    VertebraeResult,
+    anchor_index,
+    names_from_anchor,
+    unanchored_names,
+    vertebra_record,
+)
+from .volume import Volume
+
+STEP_MM = 0.5
+"""Sampling step (mm) along the cord centreline."""
+
+NOT_FOUND = "vertebral bodies not found on MRI"
+
+
+# -- the frame along the cord --------------------------------------------------------------------
+def _axis_frame(centerline_ras, *, extend_mm: float, sigma_mm: float):
+    """Centreline resampled every ``STEP_MM`` (inferior to superior), extended straight by
+    ``extend_mm`` at both ends and smoothed; returns points, arc length s, tangent, anterior and
+    lateral unit vectors (all RAS)."""
+    pts = np.asarray(centerline_ras, float)
+    if pts[-1, 2] < pts[0, 2]:
+        pts = pts[::-1]
+    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+    keep = np.r_[True, seg > 1e-6]
+    pts = pts[keep]
+    d = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))]
+    s = np.arange(0.0, d[-1] + 1e-9, STEP_MM)
+    cl = np.stack([np.interp(s, d, pts[:, i]) for i in range(3)], axis=1)
+    n_fit = min(len(cl) - 1, max(1, int(round(10.0 / STEP_MM))))
+    lo_dir = cl[0] - cl[n_fit]
+    hi_dir = cl[-1] - cl[-1 - n_fit]
+    lo_dir /= np.linalg.norm(lo_dir)
+    hi_dir /= np.linalg.norm(hi_dir)
+    n_ext = int(np.ceil(extend_mm / STEP_MM))
+    steps = STEP_MM * np.arange(1, n_ext + 1)[:, None]
+    cl = np.vstack([(cl[0] + lo_dir * steps)[::-1], cl, cl[-1] + hi_dir * steps])
+    if sigma_mm > 0:
+        cl = ndimage.gaussian_filter1d(cl, sigma=sigma_mm / STEP_MM, axis=0, mode="nearest")
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(cl, axis=0), axis=1))]
+    tan = np.gradient(cl, axis=0)
+    tan /= np.linalg.norm(tan, axis=1, keepdims=True)
+    ant = np.array([0.0, 1.0, 0.0]) - (tan @ np.array([0.0, 1.0, 0.0]))[:, None] * tan
+    ant /= np.linalg.norm(ant, axis=1, keepdims=True)
+    lat = np.cross(ant, tan)
+    return cl, arc, tan, ant, lat
+
+
+def _frame_coords(points_ras: np.ndarray, tree: cKDTree, cl, arc, tan, ant, lat):
+    """(nearest sample, s, u, v) of RAS points in the frame along the cord (mm)."""
+    _, k = tree.query(points_ras, workers=1)
+    off = points_ras - cl[k]
+    s = arc[k] + np.einsum("ij,ij->i", off, tan[k])
+    u = np.einsum("ij,ij->i", off, lat[k])
+    v = np.einsum("ij,ij->i", off, ant[k])
+    return k, s, u, v
+
+
+def _running(values: np.ndarray, window: int, fn) -> np.ndarray:
+    """``fn`` (nan-aware) over a centred window of ``window`` samples, shrinking at the ends."""
+    half = max(1, window // 2)
+    pad = np.r_[np.full(half, np.nan), values, np.full(half, np.nan)]
+    return fn(np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1), axis=1)
+
+
+def _sac_front(sac: Volume | None, tree, cl, arc, tan, ant, lat, default_mm: float) -> np.ndarray:
+    """Per centreline sample, the anterior extent (mm from the cord centre) of the thecal sac
+    near the midline (|u| <= 3 mm), running median over 15 mm; ``default_mm`` without a sac."""
+    n = len(cl)
+    if sac is None or not np.any(sac.array):
+        return np.full(n, default_mm)
+    pts = sac.ijk_to_ras(np.argwhere(sac.array > 0))
+    k, _s, u, v = _frame_coords(pts, tree, cl, arc, tan, ant, lat)
+    sel = (np.abs(u) <= 3.0) & (v > 0)
+    front = np.full(n, -np.inf)
+    np.maximum.at(front, k[sel], v[sel])
+    have = np.isfinite(front)
+    if have.sum() < 2:
+        return np.full(n, default_mm)
+    front = np.interp(np.arange(n), np.flatnonzero(have), front[have])
+    return _running(front, int(round(15.0 / STEP_MM)), np.nanmedian)
+
+
+def _autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Normalised autocorrelation ``r[lag]`` for lags 0..max_lag (mean over the overlap)."""
+    x = x - x.mean()
+    var = float(np.mean(x * x))
+    if var <= 0:
+        return np.zeros(max_lag + 1)
+    return np.array([np.mean(x[: len(x) - lag] * x[lag:]) / var for lag in range(max_lag + 1)])
+
+
+def _pitch(dev: np.ndarray, params: VertebraeMRIParams) -> tuple[float | None, float, str]:
+    """Vertebral pitch (mm) from the disc profile's autocorrelation: the shortest lag in
+    ``disc_search_mm`` that is a local maximum within 70 % of the best one (so that twice the
+    pitch, well correlated on short profiles, is not taken). Returns (pitch, r, reason)."""
+    lo = int(round(params.disc_search_mm[0] / STEP_MM))
+    hi = min(int(round(params.disc_search_mm[1] / STEP_MM)), int(0.7 * len(dev)))
+    if hi <= lo + 2:
+        return None, 0.0, (f"the body column was followed over {len(dev) * STEP_MM:.0f} mm only, too short to "
+                           f"see a vertebral pitch of {params.disc_search_mm[0]:g}-{params.disc_search_mm[1]:g} mm")
+    r = _autocorrelation(dev, hi + 1)
+    lags = np.arange(lo, hi + 1)
+    local = [g for g in lags if r[g] >= r[g - 1] and r[g] >= r[g + 1]]
+    if not local:
+        return None, float(r[lags].max()), "the disc profile's autocorrelation has no maximum in the pitch range"
+    best = max(r[g] for g in local)
+    lag = next(g for g in local if r[g] >= 0.7 * best)
+    return lag * STEP_MM, float(r[lag]), ""
+
+
+def _marrow_run(dev: np.ndarray, k0: int, k1: int, peak_lo: float | None, peak_hi: float | None):
+    """The body's marrow run (inclusive sample range) between discs at ``k0``/``k1`` (None at a
+    profile end): grown from the quietest sample of the middle third while the disc profile stays
+    below half-way between the body's level and the neighbouring disc peak."""
+    n = len(dev)
+    a = 0 if k0 is None else k0
+    b = n - 1 if k1 is None else k1
+    third = max(1, (b - a) // 3)
+    mid_lo, mid_hi = (a + third, b - third) if b - a >= 3 else (a, b)
+    if k0 is None:
+        mid_lo = a
+    if k1 is None:
+        mid_hi = b
+    core = dev[mid_lo:mid_hi + 1]
+    start = mid_lo + int(np.argmin(core))
+    level = float(np.median(core))
+    peaks = [p for p in (peak_lo, peak_hi) if p is not None]
+    thr = level + 0.5 * (min(peaks) - level)
+    lo = start
+    while lo - 1 > a and dev[lo - 1] < thr:
+        lo -= 1
+    hi = start
+    while hi + 1 < b and dev[hi + 1] < thr:
+        hi += 1
+    if k0 is None and lo - 1 <= a and dev[a] < thr:
+        lo = a
+    if k1 is None and hi + 1 >= b and dev[b] < thr:
+        hi = b
+    return lo, hi
+
+
+# -- main ------------------------------------------------------------------------------------------
+def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac: Volume | None = None,
+                          params: VertebraeMRIParams | None = None, anchor_level: str | None = None,
+                          anchor_ras=None, progress: Progress = no_progress) -> VertebraeResult:
+    """Vertebral bodies and level names on a T1- or T2-weighted MRI, along the cord.
+
+    Parameters
+    ----------
+    volume : Volume
+        T1- or T2-weighted MRI, any orientation and voxel size (RAS affine), intensities in any
+        unit (only ratios to the local marrow level are used).
+    contrast : str
+        ``"t1"`` or ``"t2"`` (reported; the disc profile does not depend on it).
+    centerline_ras : array (N, 3)
+        Cord (or canal) centreline, RAS mm, N >= 2, e.g. ``CordResult.centerline_ras``.
+    sac : Volume or None
+        0/1 thecal-sac mask (cord + CSF) on any grid; without it the sac's front is taken
+        ``params.default_sac_front_mm`` anterior of the centreline.
+    params : VertebraeMRIParams
+    anchor_level, anchor_ras : str, (3,) float or None
+        A level the user names (``"T10"``) and a RAS point (mm) in that vertebra.
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    VertebraeResult
+        ``labels`` (body level indices, 1 = most cranial) on ``volume``'s grid, names, method
+        ``"user anchor"`` or ``"unanchored"``, per-level records; or ``found=False`` with the
+        reason. ``bone`` is None (bone is not segmented on MRI).
+    """
+    params = params or VertebraeMRIParams()
+    if contrast not in ("t1", "t2"):
+        raise ValueError(f"contrast must be 't1' or 't2', got {contrast!r}")
+    if volume.array.ndim != 3:
+        raise ValueError("segment_vertebrae_mri expects a 3D volume")
+    pts = np.asarray(centerline_ras, float)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
+        raise ValueError("centerline_ras must be an (N, 3) array of RAS points (mm) with N >= 2")
+    if (anchor_level is None) != (anchor_ras is None):
+        raise ValueError("anchor_level and anchor_ras go together (a level name and a RAS point in mm)")
+    if np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)) < 5.0:
+        return VertebraeResult(False, f"{NOT_FOUND}: the cord centreline is shorter than 5 mm")
+
+    progress(0.0, "working grid")
+    grid = working_grid(volume, spacing_mm=params.working_spacing_mm, max_anisotropy=params.max_anisotropy)
+    img = grid.array.astype(np.float32)
+    extent = float(np.linalg.norm((np.asarray(img.shape) - 1) * grid.spacing))
+    cl, arc, tan, ant, lat = _axis_frame(pts, extend_mm=extent, sigma_mm=params.centerline_smoothing_mm)
+    tree = cKDTree(cl)
+    front = _sac_front(sac, tree, cl, arc, tan, ant, lat, params.default_sac_front_mm)
+
+    # ---- profile of the body column -------------------------------------------------------
+    progress(0.15, "body column profile")
+    us = np.arange(-params.band_half_width_mm, params.band_half_width_mm + 1e-6, 1.0)
+    vs = params.band_offset_mm + np.arange(0.0, params.band_depth_mm + 1e-6, 1.0)
+    band = (cl[:, None, None, :] + us[None, :, None, None] * lat[:, None, None, :]
+            + (front[:, None, None, None] + vs[None, None, :, None]) * ant[:, None, None, :])
+    ijk = grid.ras_to_ijk(band.reshape(-1, 3))
+    vals = ndimage.map_coordinates(img, ijk.T, order=1, cval=np.nan).reshape(len(cl), -1)
+    inside = np.mean(np.isfinite(vals), axis=1) >= 0.5
+    if inside.sum() < 3:
+        return VertebraeResult(False, f"{NOT_FOUND}: the body column in front of the thecal sac lies outside the image")
+    i0, i1 = np.flatnonzero(inside)[[0, -1]]
+    with np.errstate(all="ignore"):
+        prof = np.nanmedian(vals[i0:i1 + 1], axis=1)
+    prof = np.interp(np.arange(len(prof)), np.flatnonzero(np.isfinite(prof)), prof[np.isfinite(prof)])
+    marrow = _running(prof, int(round(params.level_window_mm / STEP_MM)), np.nanmedian)
+    scale = max(float(np.median(np.abs(marrow))), 1e-6)
+    dev = np.abs(prof - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
+    dev = ndimage.gaussian_filter1d(dev, sigma=1.0 / STEP_MM, mode="nearest")
+
+    # ---- pitch and discs ------------------------------------------------------------------
+    progress(0.3, "discs")
+    pitch, periodicity, why = _pitch(dev, params)
+    metrics = {"profile_length_mm": round(len(dev) * STEP_MM, 1), "periodicity": round(periodicity, 3),
+               "pitch_mm": round(pitch, 1) if pitch else None}
+    if pitch is None:
+        return VertebraeResult(False, f"{NOT_FOUND}: {why}", warnings=[_metrics_note(metrics)])
+    if periodicity < params.min_periodicity:
+        return VertebraeResult(
+            False, f"{NOT_FOUND}: the intensity profile in front of the thecal sac shows no periodic disc pattern "
+                   f"(autocorrelation {periodicity:.2f} at {pitch:.1f} mm, below {params.min_periodicity:g})",
+            warnings=[_metrics_note(metrics)])
+    peaks, props = find_peaks(dev, distance=max(1, int(0.6 * pitch / STEP_MM)), prominence=params.min_disc_contrast)
+    discs = [int(p) for p in peaks]
+    if len(discs) < 2:
+        return VertebraeResult(
+            False, f"{NOT_FOUND}: {len(discs)} disc(s) with a contrast of at least {params.min_disc_contrast:g} "
+                   f"(relative to marrow) along {metrics['profile_length_mm']:.0f} mm; two are needed",
+            warnings=[_metrics_note(metrics)])
+    warnings = []
+    gaps = np.diff(discs) * STEP_MM
+    for g, (a, b) in zip(gaps, zip(discs[:-1], discs[1:], strict=True), strict=True):
+        if g > 1.6 * pitch:
+            warnings.append(f"{g:.0f} mm between the discs at S {cl[i0 + a, 2]:.0f} and {cl[i0 + b, 2]:.0f} mm "
+                            f"(pitch {pitch:.0f} mm): a disc may be missed there and the levels counted across it")
+
+    # ---- bodies along the axis ------------------------------------------------------------
+    heights = dev[discs]
+    bounds = [None, *discs, None]
+    peak_of = dict(zip(discs, heights, strict=True))
+    min_h = params.min_body_height_mm / STEP_MM
+    bodies = []  # (run_lo, run_hi, disc_lo, disc_hi, cut): profile samples (None: open end), inferior first
+    for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True):
+        lo, hi = _marrow_run(dev, k0, k1, peak_of.get(k0), peak_of.get(k1))
+        cut = k0 is None or k1 is None
+        # a disc partly in the field of view beyond the last run closes that body's slab
+        if k0 is None and lo > 0:
+            k0 = int(np.argmax(dev[:lo]))
+        if k1 is None and hi < len(dev) - 1:
+            k1 = hi + 1 + int(np.argmax(dev[hi + 1:]))
+        if hi - lo + 1 < (min_h / 2 if cut else min_h):
+            continue
+        bodies.append((lo, hi, k0, k1, cut))
+    if not bodies:
+        return VertebraeResult(False, f"{NOT_FOUND}: no body of at least {params.min_body_height_mm:g} mm between discs",
+                               warnings=[_metrics_note(metrics)])
+
+    # ---- body voxels ----------------------------------------------------------------------
+    progress(0.5, "body voxels")
+    labels = _segment_bodies(img, grid, bodies, i0, front, cl, arc, tan, ant, lat, tree, params)
+    present = [b for b in range(len(bodies)) if np.any(labels == b + 1)]
+    if not present:
+        return VertebraeResult(False, f"{NOT_FOUND}: no marrow region could be grown in the bodies between discs",
+                               warnings=[_metrics_note(metrics)])
+    order = sorted(present, key=lambda b: -bodies[b][0])  # cranial first
+    index_of = {b: i + 1 for i, b in enumerate(order)}
+    out = np.zeros(img.shape, np.int16)
+    for b, idx in index_of.items():
+        out[labels == b + 1] = idx
+
+    progress(0.85, "level names")
+    n = len(order)
+    names, method, anchor, reliable = unanchored_names(n), "unanchored", None, False
+    if anchor_level is not None:
+        idx = anchor_index(out, grid, anchor_ras)
+        if idx == 0:
+            idx = _index_at_height(anchor_ras, bodies, order, index_of, i0, tree, cl, arc, tan, ant, lat)
+        if idx == 0:
+            warnings.append(f"the anchor point {list(anchor_ras)} is neither within {ANCHOR_MAX_DISTANCE_MM:g} mm of "
+                            "a segmented vertebral body nor at the height of one; levels left unnamed")
+        else:
+            named, anchor, problems = names_from_anchor(n, idx, anchor_level, anchor_ras)
+            warnings += problems
+            if named is not None:
+                names, method, reliable = named, "user anchor", True
+    if method == "unanchored":
+        warnings.append("vertebral levels on MRI need an anchor (a named level and a RAS point in it, e.g. "
+                        "--level-anchor T10,R,A,S): names V1..Vn count the bodies from the most cranial one in "
+                        "the field of view")
+    warnings.append("MRI: vertebral bodies only (posterior elements and bone are not segmented on MRI)")
+
+    vertebrae = []
+    for b in order:
+        lo, hi, _slab_lo, _slab_hi, cut = bodies[b]
+        ext = int(round(params.cortex_mm / STEP_MM))
+        k_lo, k_hi = max(i0 + lo - ext, 0), min(i0 + hi + ext, len(cl) - 1)
+        mid = (k_lo + k_hi) // 2
+        vertebrae.append(vertebra_record(out, index_of[b], names[index_of[b]], grid, body_in_field_of_view=True,
+                                         body_s_range=(cl[k_lo, 2], cl[k_hi, 2]), body_cut=cut,
+                                         canal_centre_ras=cl[mid]))
+    progress(1.0, "vertebral bodies labelled")
+    reason = (f"{n} vertebral bodies on {contrast.upper()} between {len(discs)} discs (pitch {pitch:.1f} mm, "
+              f"periodicity {periodicity:.2f})")
+    return VertebraeResult(True, reason, labels=labels_to_grid(out, grid, volume), bone=None, names=names,
+                           method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings)
+
+
+def _metrics_note(metrics: dict) -> str:
+    return "disc profile: " + ", ".join(f"{k} {v}" for k, v in metrics.items())
+
+
+def _segment_bodies(img, grid: Volume, bodies, i0: int, front, cl, arc, tan, ant, lat, tree,
+                    params: VertebraeMRIParams) -> np.ndarray:
+    """Label (1..len(bodies)) of each body's marrow region grown from its band, plus the cortex."""
+    sp = grid.spacing
+    # voxels of a box around the body column, with their frame coordinates
+    corners = []
+    for u in (-params.body_max_half_width_mm, params.body_max_half_width_mm):
+        for v in (0.0, params.body_max_depth_mm):
+            corners.append(cl + u * lat + (front + v)[:, None] * ant)
+    corners = grid.ras_to_ijk(np.concatenate(corners))
+    lo_ijk = np.clip(np.floor(corners.min(axis=0)).astype(int) - 1, 0, np.asarray(img.shape) - 1)
+    hi_ijk = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, 1, np.asarray(img.shape))
+    box = tuple(slice(a, b) for a, b in zip(lo_ijk, hi_ijk, strict=True))
+    sub = img[box]
+    ii, jj, kk = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")
+    ras = grid.ijk_to_ras(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1))
+    k, s, u, v = _frame_coords(ras, tree, cl, arc, tan, ant, lat)
+    v_rel = (v - front[k]).reshape(sub.shape)
+    s = s.reshape(sub.shape)
+    u = np.abs(u).reshape(sub.shape)
+    column = (u <= params.body_max_half_width_mm) & (v_rel >= params.sac_margin_mm) & \
+             (v_rel <= params.body_max_depth_mm)
+    band = (u <= params.band_half_width_mm) & (v_rel >= params.band_offset_mm) & \
+           (v_rel <= params.band_offset_mm + params.band_depth_mm)
+    opening = ball(params.opening_mm, sp) if params.opening_mm > 0 else None
+    # a voxel is body when most of it is: its centre lies within the cortex plus half a voxel
+    reach = params.cortex_mm + 0.5 * float(np.max(sp)) if params.cortex_mm > 0 else 0.0
+    labels = np.zeros(img.shape, np.int16)
+    sub_labels = labels[box]
+    for b, (lo, hi, slab_lo, slab_hi, _cut) in enumerate(bodies):
+        s_run = (arc[i0 + lo], arc[i0 + hi])
+        s_slab = _slab(slab_lo, slab_hi, i0, arc)
+        slab = column & (s >= s_slab[0]) & (s <= s_slab[1])
+        seed = band & (s >= s_run[0]) & (s <= s_run[1])
+        core = sub[seed & slab]
+        if core.size < 5:
+            continue
+        med = float(np.median(core))
+        sd = 1.4826 * float(np.median(np.abs(core - med)))
+        tol = max(params.marrow_tolerance_sd * sd, params.marrow_tolerance_fraction * abs(med))
+        cand = slab & (np.abs(sub - med) <= tol)
+        if opening is not None:
+            cand = ndimage.binary_opening(cand, structure=opening)
+        lab, nlab = ndimage.label(cand)
+        if nlab == 0:
+            continue
+        hit = np.unique(lab[seed & cand])
+        hit = hit[hit > 0]
+        if not hit.size:
+            continue
+        body = np.isin(lab, hit)
+        body = ndimage.binary_fill_holes(body)
+        if reach > 0:
+            body = (ndimage.distance_transform_edt(~body, sampling=sp) <= reach) & slab
+        sub_labels[body & (sub_labels == 0)] = b + 1
+    return labels
+
+
+def _slab(disc_lo, disc_hi, i0: int, arc) -> tuple[float, float]:
+    """Arc-length range (mm) of a body's slab between its disc centres; a body cut by the
+    profile's end reaches to the end of the axis (the image's edge)."""
+    return (-np.inf if disc_lo is None else float(arc[i0 + disc_lo]),
+            np.inf if disc_hi is None else float(arc[i0 + disc_hi]))
+
+
+def _index_at_height(anchor_ras, bodies, order, index_of, i0: int, tree, cl, arc, tan, ant, lat) -> int:
+    """The body whose slab along the cord contains the anchor point's position along the cord
+    (for an anchor placed on a posterior element); 0 when none does."""
+    _k, s, _u, _v = _frame_coords(np.asarray(anchor_ras, float)[None, :], tree, cl, arc, tan, ant, lat)
+    for b in order:
+        lo, hi = _slab(bodies[b][2], bodies[b][3], i0, arc)
+        if lo <= s[0] <= hi:
+            return index_of[b]
+    return 0
