@@ -387,6 +387,32 @@ class VertebraeParamsPack:
 
 
 @parameterPack
+class VertebraeMRIParamsPack:
+    """Mirror of :class:`SpinePlannerLib.seg_params.VertebraeMRIParams` (same fields, types and defaults)."""
+
+    working_spacing_mm: float = 1.0
+    max_anisotropy: float = 2.0
+    centerline_smoothing_mm: float = 10.0
+    default_sac_front_mm: float = 7.0
+    band_offset_mm: float = 5.0
+    band_depth_mm: float = 10.0
+    band_half_width_mm: float = 5.0
+    level_window_mm: float = 40.0
+    disc_search_mm: tuple[float, float] = (12.0, 45.0)
+    min_periodicity: float = 0.3
+    min_disc_contrast: float = 0.1
+    min_body_height_mm: float = 8.0
+    smoothing_mm: float = 1.0
+    marrow_tolerance_sd: float = 3.0
+    marrow_tolerance_fraction: float = 0.15
+    body_max_half_width_mm: float = 30.0
+    body_max_depth_mm: float = 45.0
+    sac_margin_mm: float = 1.0
+    opening_mm: float = 2.0
+    cortex_mm: float = 1.0
+
+
+@parameterPack
 class SegmentationParamsPack:
     """Mirror of :class:`SpinePlannerLib.seg_params.SegmentationParams` (same fields, types and defaults)."""
 
@@ -400,6 +426,7 @@ class SegmentationParamsPack:
     cord: CordParamsPack
     tumor: TumorParamsPack
     vertebrae: VertebraeParamsPack
+    vertebrae_mri: VertebraeMRIParamsPack
 
 
 @parameterPack
@@ -446,6 +473,7 @@ PARAMETER_MIRRORS = {
     "CordParamsPack": "SpinePlannerLib.seg_params.CordParams",
     "TumorParamsPack": "SpinePlannerLib.seg_params.TumorParams",
     "VertebraeParamsPack": "SpinePlannerLib.seg_params.VertebraeParams",
+    "VertebraeMRIParamsPack": "SpinePlannerLib.seg_params.VertebraeMRIParams",
     "SegmentationParamsPack": "SpinePlannerLib.seg_params.SegmentationParams",
     "VesselParamsPack": "SpinePlannerLib.vessels_params.VesselParams",
 }

@@ -170,6 +170,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--validate-every", type=int, default=250)
+    p.add_argument("--batch-dice", action=argparse.BooleanOptionalAction, default=True,
+                   help="Dice over the whole batch (stabler for the small tumor class) or per patch")
+    p.add_argument("--res-units", type=int, default=1, help="residual units per UNet level (0: plain convolutions)")
     p.add_argument("--kinds", nargs="+", default=None, help="phantom kinds (default: all)")
     args = p.parse_args(argv)
 
@@ -190,6 +193,7 @@ def main(argv=None) -> int:
     set_determinism(seed=args.seed)  # seeds python, numpy and torch
     torch.use_deterministic_algorithms(True, warn_only=True)
     sidecar = sidecar_template(args.spacing, args.roi)
+    sidecar["network"]["num_res_units"] = args.res_units
     spec = me.spec_from_sidecar(sidecar, path=args.out, weights=args.out, kind="torchscript")
 
     kinds = tuple(args.kinds or PHANTOM_KINDS)
@@ -197,9 +201,9 @@ def main(argv=None) -> int:
     val_cases = load_cases(kinds, args.val_seeds, spec, log)
     t_data = time.perf_counter() - t_start
 
-    kw = {k: v for k, v in NETWORK.items() if k != "class"}
+    kw = {k: v for k, v in sidecar["network"].items() if k != "class"}
     net = UNet(**kw)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=args.batch_dice)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.iterations,
                                                 pct_start=max(0.1, 3.0 / args.iterations))
@@ -238,7 +242,7 @@ def main(argv=None) -> int:
         "data": "SpinePlannerLib.phantom.generate_phantom, T2 image and labels (cord, csf, tumor)",
         "kinds": list(kinds), "train_seeds": args.train_seeds, "validation_seeds": args.val_seeds,
         "seed": args.seed, "iterations": args.iterations, "batch": args.batch, "patch": [args.patch] * 3,
-        "optimizer": f"AdamW lr {args.lr} one-cycle, weight decay 1e-4", "loss": "DiceCE (softmax)",
+        "optimizer": f"AdamW lr {args.lr} one-cycle, weight decay 1e-4", "loss": f"DiceCE (softmax, batch Dice {args.batch_dice})",
         "augmentation": f"class-balanced crops (ratios bg, cord, csf, tumor = {args.crop_ratios}), flips x/y/z, rotation "
                         "+-15 deg, scaling +-10 %, bias field, gamma 0.75-1.35, intensity scale +-15 %, "
                         "shift +-0.08, Gaussian noise sd <= 0.05",

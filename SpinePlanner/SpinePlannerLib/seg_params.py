@@ -263,7 +263,8 @@ class VertebraeMRIParams:
     ----------
     working_spacing_mm : float
         Isotropic spacing (mm) of the working grid when the image is more anisotropic than
-        ``max_anisotropy`` (otherwise an exact axis permutation of the image is used).
+        ``max_anisotropy`` or finer than 0.75 of it (otherwise an exact axis permutation of the
+        image is used).
     max_anisotropy : float
         Largest voxel-size ratio used without resampling.
     centerline_smoothing_mm : float
@@ -289,6 +290,10 @@ class VertebraeMRIParams:
         median intensity from the local marrow level.
     min_body_height_mm : float
         Shortest body kept between two discs (mm); half of it at the field's edge.
+    smoothing_mm : float
+        Gaussian smoothing (sigma, mm) of the image on which the body outline and marrow region
+        are found (noisy marrow texture); voxels within this distance of that region that are
+        marrow-like on the unsmoothed image are added back (the smoothing moves borders inwards).
     marrow_tolerance_sd : float
         Marrow voxels lie within this many robust standard deviations of the body's median.
     marrow_tolerance_fraction : float
@@ -299,7 +304,9 @@ class VertebraeMRIParams:
     sac_margin_mm : float
         Body voxels lie at least this far (mm) anterior of the thecal sac's front.
     opening_mm : float
-        Radius (mm) of the opening that cuts thin marrow-like bridges (pedicles, rib heads).
+        Radius (mm) of the opening that cuts thin marrow-like bridges (pedicles, rib heads,
+        partial-volume voxels across the cortex); the border it shaves off is given back by a
+        geodesic dilation of the same reach inside the marrow-like voxels.
     cortex_mm : float
         The marrow region is grown by this thickness (mm) for the cortical shell, dark on T1 and
         T2 and not separable from its surroundings on MRI.
@@ -307,7 +314,7 @@ class VertebraeMRIParams:
 
     working_spacing_mm: float = 1.0
     max_anisotropy: float = 2.0
-    centerline_smoothing_mm: float = 5.0
+    centerline_smoothing_mm: float = 10.0
     default_sac_front_mm: float = 7.0
     band_offset_mm: float = 5.0
     band_depth_mm: float = 10.0
@@ -317,12 +324,13 @@ class VertebraeMRIParams:
     min_periodicity: float = 0.3
     min_disc_contrast: float = 0.1
     min_body_height_mm: float = 8.0
+    smoothing_mm: float = 1.0
     marrow_tolerance_sd: float = 3.0
     marrow_tolerance_fraction: float = 0.15
     body_max_half_width_mm: float = 30.0
     body_max_depth_mm: float = 45.0
     sac_margin_mm: float = 1.0
-    opening_mm: float = 1.0
+    opening_mm: float = 2.0
     cortex_mm: float = 1.0
 
     def __post_init__(self):
@@ -340,6 +348,7 @@ class VertebraeMRIParams:
         _check_range("min_periodicity", self.min_periodicity, 0.0, 1.0)
         _check_range("min_disc_contrast", self.min_disc_contrast, 0.0, 5.0)
         _check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
+        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 5.0)
         _check_range("marrow_tolerance_sd", self.marrow_tolerance_sd, 0.5, 20.0)
         _check_range("marrow_tolerance_fraction", self.marrow_tolerance_fraction, 0.0, 1.0)
         _check_range("body_max_half_width_mm", self.body_max_half_width_mm, 5.0, 80.0)

@@ -5,11 +5,13 @@ thin cortical bone, dark on every sequence, and are left out).
 
 Method
 ------
-1. *Axis*: the cord centreline (from :func:`seg_cord.segment_cord`) is resampled every 0.5 mm,
-   extended straight beyond its ends and smoothed (``centerline_smoothing_mm``). At each point a
-   frame follows it: tangent ``t`` (superior), anterior ``a`` (the patient's +A made orthogonal
-   to ``t``) and lateral ``r = a x t``. Every voxel near the spine gets its coordinates in that
-   frame: ``s`` along the cord, ``u`` lateral, ``v`` anterior of the cord centre.
+1. *Axis*: the cord centreline (from :func:`seg_cord.segment_cord`) without its outliers
+   (points more than ``OUTLIER_MM`` from the running median of their neighbours: stray cord
+   fragments beside a tumor) is resampled every 0.5 mm, extended straight beyond its ends and
+   smoothed (``centerline_smoothing_mm``: the column's axis, not the cord's local excursions).
+   At each point a frame follows it: tangent ``t`` (superior), anterior ``a`` (the patient's +A
+   made orthogonal to ``t``) and lateral ``r = a x t``. Every voxel near the spine gets its
+   coordinates in that frame: ``s`` along the cord, ``u`` lateral, ``v`` anterior of the cord.
 2. *Thecal sac front*: the largest ``v`` of the sac mask near the midline, per position along
    the cord (running median over 15 mm); ``default_sac_front_mm`` without a mask.
 3. *Profile*: the median intensity of a band in the vertebral body column (``band_*``: from
@@ -23,11 +25,17 @@ Method
    discs) the bodies are "not found" with the measured numbers.
 5. *Discs and bodies*: discs are the disc profile's peaks at least 0.6 pitch apart with
    prominence ``min_disc_contrast``; a body's axial extent is the run between two discs where
-   the disc profile stays below half-way between the body's own level and its discs' peaks.
-6. *Body voxels*: within the body's slab between the disc centres, in front of the sac,
-   voxels within ``marrow_tolerance_sd`` robust SDs (at least ``marrow_tolerance_fraction`` of
-   the level) of the body's band median, connected to the band, opened (``opening_mm``) to cut
-   pedicle and rib-head bridges, holes filled, then grown by ``cortex_mm`` for the cortex.
+   the disc profile stays below half-way between the body's own level and its discs' peaks,
+   plus ``cortex_mm`` of endplate at each end (``body_s_range_mm``).
+6. *Body voxels*: marrow window = the body's band median +- ``marrow_tolerance_sd`` robust SDs
+   (at least ``marrow_tolerance_fraction`` of the median), never beyond half-way to a
+   neighbouring disc/endplate level. On the image smoothed by ``smoothing_mm`` the marrow's
+   extent along four rays from the band (a strip median leaving the window for 2 mm) gives an
+   ellipse across the cord that confines the body (soft tissue in front of the spine can look
+   like marrow). Inside it and the slab between the disc centres: marrow-window voxels connected
+   to the band, opened (``opening_mm``) to cut pedicle/rib-head bridges and regrown inside the
+   window, the unsmoothed image's marrow voxels within ``smoothing_mm`` added back, holes
+   filled, then grown by ``cortex_mm`` (+ half a voxel) for the cortex.
 7. *Names*: a user anchor (level + RAS point) names the body containing the point (or the
    labelled voxel nearest it within 15 mm, else the body at the point's height along the cord)
    and the others are counted from it (:func:`seg_vertebrae.names_from_anchor`). Without an
@@ -37,13 +45,15 @@ Method
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 from scipy.signal import find_peaks
 from scipy.spatial import cKDTree
 
 from .context import Progress, no_progress
-from .seg_common import ball, labels_to_grid, working_grid
+from .seg_common import ball, labels_to_grid, ras_aligned_view, working_grid
 from .seg_params import VertebraeMRIParams
 from .seg_vertebrae import (
     ANCHOR_MAX_DISTANCE_MM,
@@ -60,13 +70,17 @@ STEP_MM = 0.5
 
 NOT_FOUND = "vertebral bodies not found on MRI"
 
+OUTLIER_MM = 2.5
+"""Centreline points this far (mm) from the running median of their neighbours are dropped (the
+spine's own curvature moves a point less than 0.5 mm from the median over 20 mm)."""
+
 
 # -- the frame along the cord --------------------------------------------------------------------
 def _axis_frame(centerline_ras, *, extend_mm: float, sigma_mm: float):
     """Centreline resampled every ``STEP_MM`` (inferior to superior), extended straight by
     ``extend_mm`` at both ends and smoothed; returns points, arc length s, tangent, anterior and
     lateral unit vectors (all RAS)."""
-    pts = np.asarray(centerline_ras, float)
+    pts = _drop_outliers(np.asarray(centerline_ras, float))
     if pts[-1, 2] < pts[0, 2]:
         pts = pts[::-1]
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
@@ -94,6 +108,22 @@ def _axis_frame(centerline_ras, *, extend_mm: float, sigma_mm: float):
     return cl, arc, tan, ant, lat
 
 
+def _drop_outliers(pts: np.ndarray, *, window_mm: float = 20.0, max_mm: float = OUTLIER_MM) -> np.ndarray:
+    """Centreline points farther than ``max_mm`` from the running median (over ``window_mm`` of
+    the line) of their neighbours, e.g. stray cord fragments next to a tumor, are dropped."""
+    for _ in range(2):  # the second pass catches the shoulders of a removed excursion
+        if len(pts) < 5:
+            return pts
+        step = float(np.median(np.linalg.norm(np.diff(pts, axis=0), axis=1))) or 1.0
+        window = max(5, int(round(window_mm / step)))
+        med = np.stack([_running(pts[:, i], window, _nanmedian) for i in range(3)], axis=1)
+        keep = np.linalg.norm(pts - med, axis=1) <= max_mm
+        if keep.sum() < 2:
+            return pts
+        pts = pts[keep]
+    return pts
+
+
 def _frame_coords(points_ras: np.ndarray, tree: cKDTree, cl, arc, tan, ant, lat):
     """(nearest sample, s, u, v) of RAS points in the frame along the cord (mm)."""
     _, k = tree.query(points_ras, workers=1)
@@ -102,6 +132,13 @@ def _frame_coords(points_ras: np.ndarray, tree: cKDTree, cl, arc, tan, ant, lat)
     u = np.einsum("ij,ij->i", off, lat[k])
     v = np.einsum("ij,ij->i", off, ant[k])
     return k, s, u, v
+
+
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian`` that gives NaN for all-NaN slices without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=axis)
 
 
 def _running(values: np.ndarray, window: int, fn) -> np.ndarray:
@@ -126,7 +163,7 @@ def _sac_front(sac: Volume | None, tree, cl, arc, tan, ant, lat, default_mm: flo
     if have.sum() < 2:
         return np.full(n, default_mm)
     front = np.interp(np.arange(n), np.flatnonzero(have), front[have])
-    return _running(front, int(round(15.0 / STEP_MM)), np.nanmedian)
+    return _running(front, int(round(15.0 / STEP_MM)), _nanmedian)
 
 
 def _autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
@@ -188,6 +225,15 @@ def _marrow_run(dev: np.ndarray, k0: int, k1: int, peak_lo: float | None, peak_h
     return lo, hi
 
 
+def centreline_from_mask(mask: Volume) -> np.ndarray:
+    """Centre (RAS mm) of a cord or canal mask in each axial slice of its RAS-aligned voxel
+    ordering, inferior to superior (e.g. for a cord label map the user supplied)."""
+    from .seg_cord import _centreline
+
+    view = ras_aligned_view(mask)
+    return _centreline(view.array > 0, view)
+
+
 # -- main ------------------------------------------------------------------------------------------
 def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac: Volume | None = None,
                           params: VertebraeMRIParams | None = None, anchor_level: str | None = None,
@@ -232,9 +278,14 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
         return VertebraeResult(False, f"{NOT_FOUND}: the cord centreline is shorter than 5 mm")
 
     progress(0.0, "working grid")
-    grid = working_grid(volume, spacing_mm=params.working_spacing_mm, max_anisotropy=params.max_anisotropy)
+    grid = working_grid(volume, spacing_mm=params.working_spacing_mm, max_anisotropy=params.max_anisotropy,
+                        min_spacing_mm=0.75 * params.working_spacing_mm)
     img = grid.array.astype(np.float32)
     extent = float(np.linalg.norm((np.asarray(img.shape) - 1) * grid.spacing))
+    if np.median(np.abs(np.diff(pts, axis=0) @ np.array([0.0, 1.0, 0.0])) /
+                 np.maximum(np.linalg.norm(np.diff(pts, axis=0), axis=1), 1e-9)) > 0.9:
+        return VertebraeResult(False, f"{NOT_FOUND}: the cord centreline runs anterior-posterior in RAS (is the "
+                                      "image's orientation right?)")
     cl, arc, tan, ant, lat = _axis_frame(pts, extend_mm=extent, sigma_mm=params.centerline_smoothing_mm)
     tree = cKDTree(cl)
     front = _sac_front(sac, tree, cl, arc, tan, ant, lat, params.default_sac_front_mm)
@@ -251,10 +302,9 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
     if inside.sum() < 3:
         return VertebraeResult(False, f"{NOT_FOUND}: the body column in front of the thecal sac lies outside the image")
     i0, i1 = np.flatnonzero(inside)[[0, -1]]
-    with np.errstate(all="ignore"):
-        prof = np.nanmedian(vals[i0:i1 + 1], axis=1)
+    prof = _nanmedian(vals[i0:i1 + 1], axis=1)
     prof = np.interp(np.arange(len(prof)), np.flatnonzero(np.isfinite(prof)), prof[np.isfinite(prof)])
-    marrow = _running(prof, int(round(params.level_window_mm / STEP_MM)), np.nanmedian)
+    marrow = _running(prof, int(round(params.level_window_mm / STEP_MM)), _nanmedian)
     scale = max(float(np.median(np.abs(marrow))), 1e-6)
     dev = np.abs(prof - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
     dev = ndimage.gaussian_filter1d(dev, sigma=1.0 / STEP_MM, mode="nearest")
@@ -278,11 +328,11 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
             False, f"{NOT_FOUND}: {len(discs)} disc(s) with a contrast of at least {params.min_disc_contrast:g} "
                    f"(relative to marrow) along {metrics['profile_length_mm']:.0f} mm; two are needed",
             warnings=[_metrics_note(metrics)])
-    warnings = []
+    notes = []
     gaps = np.diff(discs) * STEP_MM
     for g, (a, b) in zip(gaps, zip(discs[:-1], discs[1:], strict=True), strict=True):
         if g > 1.6 * pitch:
-            warnings.append(f"{g:.0f} mm between the discs at S {cl[i0 + a, 2]:.0f} and {cl[i0 + b, 2]:.0f} mm "
+            notes.append(f"{g:.0f} mm between the discs at S {cl[i0 + a, 2]:.0f} and {cl[i0 + b, 2]:.0f} mm "
                             f"(pitch {pitch:.0f} mm): a disc may be missed there and the levels counted across it")
 
     # ---- bodies along the axis ------------------------------------------------------------
@@ -308,7 +358,20 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
 
     # ---- body voxels ----------------------------------------------------------------------
     progress(0.5, "body voxels")
-    labels = _segment_bodies(img, grid, bodies, i0, front, cl, arc, tan, ant, lat, tree, params)
+    in_run = np.zeros(len(dev), bool)
+    for lo, hi, *_ in bodies:
+        in_run[lo:hi + 1] = True
+    reach = int(round(0.5 * pitch / STEP_MM))
+    neighbours = []  # (darkest, brightest) band level of the discs and endplates next to each body
+    for lo, hi, *_ in bodies:
+        near = np.zeros(len(dev), bool)
+        near[max(lo - reach, 0):lo] = True
+        near[hi + 1:hi + 1 + reach] = True
+        near &= ~in_run
+        neighbours.append((float(prof[near].min()), float(prof[near].max())) if near.any() else None)
+    smooth = ndimage.gaussian_filter(img, sigma=params.smoothing_mm / grid.spacing) if params.smoothing_mm > 0 else img
+    labels, open_sides = _segment_bodies(img, smooth, grid, bodies, neighbours, i0, front, cl, arc, tan, ant, lat, tree,
+                                         params)
     present = [b for b in range(len(bodies)) if np.any(labels == b + 1)]
     if not present:
         return VertebraeResult(False, f"{NOT_FOUND}: no marrow region could be grown in the bodies between discs",
@@ -327,42 +390,126 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
         if idx == 0:
             idx = _index_at_height(anchor_ras, bodies, order, index_of, i0, tree, cl, arc, tan, ant, lat)
         if idx == 0:
-            warnings.append(f"the anchor point {list(anchor_ras)} is neither within {ANCHOR_MAX_DISTANCE_MM:g} mm of "
+            notes.append(f"the anchor point {list(anchor_ras)} is neither within {ANCHOR_MAX_DISTANCE_MM:g} mm of "
                             "a segmented vertebral body nor at the height of one; levels left unnamed")
         else:
             named, anchor, problems = names_from_anchor(n, idx, anchor_level, anchor_ras)
-            warnings += problems
+            notes += problems
             if named is not None:
                 names, method, reliable = named, "user anchor", True
     if method == "unanchored":
-        warnings.append("vertebral levels on MRI need an anchor (a named level and a RAS point in it, e.g. "
+        notes.append("vertebral levels on MRI need an anchor (a named level and a RAS point in it, e.g. "
                         "--level-anchor T10,R,A,S): names V1..Vn count the bodies from the most cranial one in "
                         "the field of view")
-    warnings.append("MRI: vertebral bodies only (posterior elements and bone are not segmented on MRI)")
+    for b in order:
+        if open_sides.get(b):
+            notes.append(f"{names[index_of[b]]}: no {'/'.join(open_sides[b])} border of the body was found within "
+                            f"{params.body_max_half_width_mm:g} mm (lateral) / {params.body_max_depth_mm:g} mm "
+                            "(anterior); its outline stops at that search limit")
+    notes.append("MRI: vertebral bodies only (posterior elements and bone are not segmented on MRI)")
 
     vertebrae = []
     for b in order:
         lo, hi, _slab_lo, _slab_hi, cut = bodies[b]
-        ext = int(round(params.cortex_mm / STEP_MM))
-        k_lo, k_hi = max(i0 + lo - ext, 0), min(i0 + hi + ext, len(cl) - 1)
-        mid = (k_lo + k_hi) // 2
+        # the marrow run along the cord plus the endplates' cortex
+        a_lo, a_hi = arc[i0 + lo] - params.cortex_mm, arc[i0 + hi] + params.cortex_mm
+        mid = int(np.clip(np.searchsorted(arc, 0.5 * (a_lo + a_hi)), 0, len(cl) - 1))
         vertebrae.append(vertebra_record(out, index_of[b], names[index_of[b]], grid, body_in_field_of_view=True,
-                                         body_s_range=(cl[k_lo, 2], cl[k_hi, 2]), body_cut=cut,
+                                         body_s_range=np.interp([a_lo, a_hi], arc, cl[:, 2]), body_cut=cut,
                                          canal_centre_ras=cl[mid]))
     progress(1.0, "vertebral bodies labelled")
     reason = (f"{n} vertebral bodies on {contrast.upper()} between {len(discs)} discs (pitch {pitch:.1f} mm, "
               f"periodicity {periodicity:.2f})")
     return VertebraeResult(True, reason, labels=labels_to_grid(out, grid, volume), bone=None, names=names,
-                           method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings)
+                           method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=notes)
 
 
 def _metrics_note(metrics: dict) -> str:
     return "disc profile: " + ", ".join(f"{k} {v}" for k, v in metrics.items())
 
 
-def _segment_bodies(img, grid: Volume, bodies, i0: int, front, cl, arc, tan, ant, lat, tree,
-                    params: VertebraeMRIParams) -> np.ndarray:
-    """Label (1..len(bodies)) of each body's marrow region grown from its band, plus the cortex."""
+def _window(core: np.ndarray, neighbours, params: VertebraeMRIParams) -> tuple[float, float]:
+    """Marrow intensity window from a body's band voxels ``core``: median +- the tolerance, but
+    never beyond half-way to a neighbouring (darkest, brightest) disc or endplate level that lies
+    outside the tolerance."""
+    med = float(np.median(core))
+    sd = 1.4826 * float(np.median(np.abs(core - med)))
+    tol = max(params.marrow_tolerance_sd * sd, params.marrow_tolerance_fraction * abs(med))
+    low, high = med - tol, med + tol
+    if neighbours is not None:
+        darkest, brightest = neighbours
+        if med - darkest > tol:
+            low = max(low, 0.5 * (med + darkest))
+        if brightest - med > tol:
+            high = min(high, 0.5 * (med + brightest))
+    return low, high
+
+
+def _strip_median(img, grid: Volume, ks, front, cl, lat, ant, us, vs, over: int) -> np.ndarray:
+    """Median intensity over the axis positions ``ks`` and over the strip axis ``over`` (0: u,
+    1: v) of samples at lateral ``us`` and anterior-of-the-sac ``vs`` offsets (mm); NaN outside."""
+    pts = (cl[ks][:, None, None, :] + us[None, :, None, None] * lat[ks][:, None, None, :]
+           + (front[ks][:, None, None, None] + vs[None, None, :, None]) * ant[ks][:, None, None, :])
+    vals = ndimage.map_coordinates(img, grid.ras_to_ijk(pts.reshape(-1, 3)).T, order=1, cval=np.nan)
+    vals = np.moveaxis(vals.reshape(len(ks), len(us), len(vs)), over + 1, 1).reshape(-1, len(vs) if over == 0 else len(us))
+    return _nanmedian(vals, axis=0)
+
+
+def _exit(values: np.ndarray, start: int, direction: int, low: float, high: float, run: int) -> int | None:
+    """First index from ``start`` (stepping ``direction``) where ``values`` leave ``[low, high]``
+    (or the image: NaN) for ``run`` consecutive samples; None when they never do."""
+    out = ~((values >= low) & (values <= high))
+    i = start
+    while 0 <= i < len(values):
+        ahead = out[i:i + run] if direction > 0 else out[max(i - run + 1, 0):i + 1]
+        if ahead.all():
+            return i
+        i += direction
+    return None
+
+
+def _outline(img, grid: Volume, ks, front, cl, lat, ant, low: float, high: float, params: VertebraeMRIParams):
+    """The marrow's extent around the body column at the axis positions ``ks``: (left, right,
+    posterior, anterior) offsets in mm (lateral from the cord axis; anterior of the sac's front),
+    each where a strip's median intensity leaves the marrow window ``[low, high]`` for 2 mm, and
+    the sides along which no border was met within the search limits."""
+    step = 0.5
+    run = int(round(2.0 / step))
+    vs = np.arange(0.0, params.body_max_depth_mm + 1e-6, step)
+    v_prof = _strip_median(img, grid, ks, front, cl, lat, ant, np.arange(-2.0, 2.01, 1.0), vs, over=0)
+    v0 = int(round((params.band_offset_mm + 0.5 * params.band_depth_mm) / step))
+    open_sides = []
+    ant_i = _exit(v_prof, v0, 1, low, high, run)
+    if ant_i is None:
+        ant_i = len(vs) - 1
+        open_sides.append("anterior")
+    post_i = _exit(v_prof, v0, -1, low, high, run)
+    post_i = 0 if post_i is None else post_i
+    v_post, v_ant = max(vs[post_i], params.sac_margin_mm), vs[ant_i]
+    vc = 0.5 * (v_post + v_ant)
+    us = np.arange(-params.body_max_half_width_mm, params.body_max_half_width_mm + 1e-6, step)
+    u_prof = _strip_median(img, grid, ks, front, cl, lat, ant, us, vc + np.arange(-2.0, 2.01, 1.0), over=1)
+    u0 = len(us) // 2
+    sides = []
+    for direction, name in ((-1, "left"), (1, "right")):
+        i = _exit(u_prof, u0, direction, low, high, run)
+        if i is None:
+            i = 0 if direction < 0 else len(us) - 1
+            open_sides.append(name)
+        sides.append(us[i])
+    return sides[0], sides[1], v_post, v_ant, open_sides
+
+
+def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, front, cl, arc, tan, ant, lat, tree,
+                    params: VertebraeMRIParams) -> tuple[np.ndarray, dict]:
+    """Label (1..len(bodies)) of each body's marrow region grown from its band, plus the cortex,
+    and per body the sides where no border was found (the outline then reaches a search limit).
+
+    Marrow voxels are those of ``img`` in the body's window (:func:`_window`) connected to the
+    band, confined to the ellipse (in the plane across the cord) through the marrow's extent along
+    four rays from the band measured on the smoothed image ``smooth`` (:func:`_outline`), grown by
+    the cortex and one voxel.
+    """
     sp = grid.spacing
     # voxels of a box around the body column, with their frame coordinates
     corners = []
@@ -374,48 +521,60 @@ def _segment_bodies(img, grid: Volume, bodies, i0: int, front, cl, arc, tan, ant
     hi_ijk = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, 1, np.asarray(img.shape))
     box = tuple(slice(a, b) for a, b in zip(lo_ijk, hi_ijk, strict=True))
     sub = img[box]
+    sub_smooth = smooth[box]
     ii, jj, kk = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")
     ras = grid.ijk_to_ras(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1))
     k, s, u, v = _frame_coords(ras, tree, cl, arc, tan, ant, lat)
     v_rel = (v - front[k]).reshape(sub.shape)
     s = s.reshape(sub.shape)
-    u = np.abs(u).reshape(sub.shape)
-    column = (u <= params.body_max_half_width_mm) & (v_rel >= params.sac_margin_mm) & \
+    u = u.reshape(sub.shape)
+    column = (np.abs(u) <= params.body_max_half_width_mm) & (v_rel >= params.sac_margin_mm) & \
              (v_rel <= params.body_max_depth_mm)
-    band = (u <= params.band_half_width_mm) & (v_rel >= params.band_offset_mm) & \
+    band = (np.abs(u) <= params.band_half_width_mm) & (v_rel >= params.band_offset_mm) & \
            (v_rel <= params.band_offset_mm + params.band_depth_mm)
     opening = ball(params.opening_mm, sp) if params.opening_mm > 0 else None
+    regrow = max(1, int(np.ceil(params.opening_mm / float(np.min(sp)))))
     # a voxel is body when most of it is: its centre lies within the cortex plus half a voxel
     reach = params.cortex_mm + 0.5 * float(np.max(sp)) if params.cortex_mm > 0 else 0.0
     labels = np.zeros(img.shape, np.int16)
     sub_labels = labels[box]
+    open_sides = {}
     for b, (lo, hi, slab_lo, slab_hi, _cut) in enumerate(bodies):
         s_run = (arc[i0 + lo], arc[i0 + hi])
         s_slab = _slab(slab_lo, slab_hi, i0, arc)
         slab = column & (s >= s_slab[0]) & (s <= s_slab[1])
         seed = band & (s >= s_run[0]) & (s <= s_run[1])
-        core = sub[seed & slab]
-        if core.size < 5:
+        if np.count_nonzero(seed & slab) < 5:
             continue
-        med = float(np.median(core))
-        sd = 1.4826 * float(np.median(np.abs(core - med)))
-        tol = max(params.marrow_tolerance_sd * sd, params.marrow_tolerance_fraction * abs(med))
-        cand = slab & (np.abs(sub - med) <= tol)
-        if opening is not None:
-            cand = ndimage.binary_opening(cand, structure=opening)
-        lab, nlab = ndimage.label(cand)
+        low, high = _window(sub[seed & slab], neighbours[b], params)
+        fifth = (hi - lo) // 5
+        ks = np.arange(i0 + lo + fifth, i0 + hi - fifth + 1, 2)
+        s_low, s_high = _window(sub_smooth[seed & slab], neighbours[b], params)
+        u_l, u_r, v_p, v_a, open_sides[b] = _outline(smooth, grid, ks, front, cl, lat, ant, s_low, s_high, params)
+        grow = reach + float(np.min(sp))
+        a_u, a_v = 0.5 * (u_r - u_l) + grow, 0.5 * (v_a - v_p) + grow
+        inside = ((u - 0.5 * (u_l + u_r)) / a_u) ** 2 + ((v_rel - 0.5 * (v_p + v_a)) / a_v) ** 2 <= 1.0
+        slab &= inside
+        cand = slab & (sub_smooth >= s_low) & (sub_smooth <= s_high)
+        core_cand = ndimage.binary_opening(cand, structure=opening) if opening is not None else cand
+        lab, nlab = ndimage.label(core_cand)
         if nlab == 0:
             continue
-        hit = np.unique(lab[seed & cand])
+        hit = np.unique(lab[seed & core_cand])
         hit = hit[hit > 0]
         if not hit.size:
             continue
         body = np.isin(lab, hit)
+        if opening is not None:  # give back the border the opening shaved off, not the leaks it cut
+            body = ndimage.binary_dilation(body, iterations=regrow, mask=cand)
+        if params.smoothing_mm > 0:  # the border smoothing moved inwards: marrow voxels of the raw image
+            rim = ndimage.distance_transform_edt(~body, sampling=sp) <= params.smoothing_mm + 0.5 * float(np.max(sp))
+            body |= rim & slab & (sub >= low) & (sub <= high)
         body = ndimage.binary_fill_holes(body)
         if reach > 0:
             body = (ndimage.distance_transform_edt(~body, sampling=sp) <= reach) & slab
         sub_labels[body & (sub_labels == 0)] = b + 1
-    return labels
+    return labels, open_sides
 
 
 def _slab(disc_lo, disc_hi, i0: int, arc) -> tuple[float, float]:

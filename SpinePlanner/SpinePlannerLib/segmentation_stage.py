@@ -2,7 +2,8 @@
 
 Order: a first cord/thecal-sac pass (context for the tumor), the tumor from ``--tumor-seed``
 (on T1c, T2, STIR, T1 or CT; on CT first when the seed lies outside the thecal sac), the final
-cord with the tumor taken out, then bone and vertebrae on CT. Every label map is carried onto
+cord with the tumor taken out, then bone and vertebrae on CT (without a CT: vertebral bodies on
+T1, else T2, along the cord, :mod:`seg_vertebrae_mri`). Every label map is carried onto
 the reference grid through world coordinates. User-supplied label maps (``--cord-seg``,
 ``--tumor-seg``) are never overwritten. Not found is said with the reason.
 
@@ -25,6 +26,7 @@ from .seg_cord import contrast_family, segment_cord
 from .seg_params import segmentation_params_from_dict
 from .seg_tumor import grow_tumor
 from .seg_vertebrae import segment_vertebrae_ct
+from .seg_vertebrae_mri import centreline_from_mask, segment_vertebrae_mri
 from .volume import Volume
 
 CORD_ROLE_ORDER = ("t2", "stir", "t1", "t1c", "ct", "sct")
@@ -34,6 +36,9 @@ TUMOR_ROLES_INTRADURAL = ("t1c", "t2", "stir", "t1", "ct")
 TUMOR_ROLES_EXTRADURAL = ("ct", "t1c", "t2", "stir", "t1")
 """Image used for the tumor: contrast T1 or T2 for a seed inside the thecal sac; CT first for a
 seed outside it (bone lesions: CT shows the cortex the lesion is confined by)."""
+
+VERTEBRA_MRI_ROLES = ("t1", "t2")
+"""Without a CT, vertebral bodies are found on T1 (marrow bright, discs dark) if given, else T2."""
 
 TERMINOLOGY = {
     "cord": ("SCT^123037004^Anatomical Structure", "SCT^2748008^Spinal cord"),
@@ -214,14 +219,24 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         ctx.scene_builders.append(_centerline_builder(np.asarray(pts[::step])))
     section["cord"] = cord_section
 
-    # ---- 4. bone and vertebrae ----------------------------------------------------------------
+    # ---- 4. bone and vertebrae (CT), else vertebral bodies (MRI) -------------------------------
     ct_role = _first(ctx, ("ct",))
+    mri_role = _first(ctx, VERTEBRA_MRI_ROLES) if ct_role is None else None
+    vr = None
     if ct_role is not None:
         progress(0.72, "bone and vertebrae on CT")
         vr = segment_vertebrae_ct(ctx.volumes[ct_role], params=params.vertebrae, cord_params=params.cord,
                                   progress=_sub(progress, 0.72, 0.95))
+    elif mri_role is not None:
+        progress(0.72, f"vertebral bodies on {mri_role}")
+        vr = _vertebrae_on_mri(ctx, params, mri_role, final, _sub(progress, 0.72, 0.95))
+    if vr is not None:
         vert_section = vr.summary()
-        vert_section["image"] = ct_role
+        vert_section["image"] = ct_role or mri_role
+        if mri_role is not None:
+            vert_section["structures"] = "vertebral bodies only (posterior elements are not segmented on MRI)"
+            if not vr.found:
+                vert_section["reason"] = f"no CT; {vr.reason}"
         if vr.bone is not None and "bone" not in ctx.given_labels:
             ctx.labels["bone"] = _to_ref(vr.bone, ref, "bone")
         if vr.found:
@@ -234,10 +249,9 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         for w in vr.warnings:
             ctx.warn(f"vertebrae: {w}")
         if not vr.found:
-            ctx.warn(f"vertebrae not labelled: {vr.reason}")
+            ctx.warn(f"vertebrae not labelled: {vert_section['reason']}")
     else:
-        vert_section = {"found": False, "reason": "no CT: vertebrae and level names need a CT (MRI vertebral "
-                                                  "bodies are not segmented by the classical engine)",
+        vert_section = {"found": False, "reason": "no CT, T1 or T2 image to find the vertebrae on",
                         "levels": {}, "method": "none", "anchor": None, "reliable": False, "vertebrae": [],
                         "warnings": []}
     ctx.plan["vertebrae"] = vert_section
@@ -251,6 +265,26 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     ctx.plan["segmentation"] = section
     ctx.scene_builders.append(_terminology_and_models_builder)
     progress(1.0, "segmentation done")
+
+
+def _vertebrae_on_mri(ctx: PlanContext, params, role: str, cord_result, progress: Progress):
+    """Vertebral bodies on the MRI ``role`` along the cord centreline of the cord pass (or of a
+    given cord label map), with the thecal sac in front of which they lie."""
+    from .seg_vertebrae import VertebraeResult
+
+    centreline, sac = None, None
+    if cord_result is not None and cord_result.found and len(cord_result.centerline_ras) >= 2:
+        centreline, sac = cord_result.centerline_ras, cord_result.csf
+    elif ctx.label("cord") is not None and np.any(ctx.label("cord").array):
+        centreline, sac = centreline_from_mask(ctx.label("cord")), ctx.label("csf")
+    if centreline is None or len(centreline) < 2:
+        why = cord_result.reason if cord_result is not None and not cord_result.found else "no cord segmentation"
+        return VertebraeResult(False, f"vertebral bodies not found on MRI: they are searched in front of the "
+                                      f"thecal sac along the cord, and the cord was not found ({why})")
+    v = params.vertebrae
+    return segment_vertebrae_mri(ctx.volumes[role], contrast=contrast_family(role), centerline_ras=centreline,
+                                 sac=sac, params=params.vertebrae_mri, anchor_level=v.anchor_level,
+                                 anchor_ras=v.anchor_ras, progress=progress)
 
 
 def _cord_background_seeds(cord_result, seed_ras, *, distances_mm=(15.0, 25.0)) -> list:
