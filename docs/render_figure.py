@@ -13,18 +13,20 @@ import vtk
 from SpinePlannerLib.headless import load_scene_from_mrb
 
 SEGMENT_STYLE = {  # name: (rgb, opacity)
-    "bone": ((0.93, 0.9, 0.82), 0.25),
-    "csf": ((0.55, 0.8, 1.0), 0.15),
-    "cord": ((1.0, 0.85, 0.5), 0.5),
-    "tumor": ((0.9, 0.15, 0.15), 1.0),
+    "bone": ((0.93, 0.9, 0.82), 0.18),
+    "csf": ((0.55, 0.8, 1.0), 0.08),
+    "cord": ((1.0, 0.85, 0.5), 0.2),
+    "tumor": ((1.0, 0.1, 0.1), 1.0),
 }
-MODEL_STYLE = {"Cord tracts": 1.0, "Vessels": 0.6, "Tumor feeders": 1.0, "Anterior spinal artery": 1.0}
+MODEL_STYLE = {"Cord tracts": 0.12, "Vessels": 0.6, "Tumor feeders": 1.0, "Anterior spinal artery": 1.0}
 
 
 def _actor(poly, rgb=None, opacity=1.0, scalars=False):
     mapper = vtk.vtkPolyDataMapper()
     mapper.SetInputData(poly)
     mapper.SetScalarVisibility(bool(scalars))
+    if scalars:  # per-point RGB (e.g. tract direction colours), not a lookup table
+        mapper.SetColorModeToDirectScalars()
     actor = vtk.vtkActor()
     actor.SetMapper(mapper)
     if rgb is not None:
@@ -69,9 +71,9 @@ def render(mrb: str, png: str, size=(900, 1100)) -> None:
     renderer.ResetCamera()
     camera.SetViewUp(0, 0, 1)
     focal = camera.GetFocalPoint()
-    camera.SetPosition(focal[0] - 160, focal[1] + 110, focal[2] + 30)  # left-anterior oblique
+    camera.SetPosition(focal[0] - 170, focal[1] - 90, focal[2] + 25)  # left-posterior oblique
     renderer.ResetCamera()
-    camera.Zoom(1.35)
+    camera.Zoom(1.4)
     window.Render()
     grab = vtk.vtkWindowToImageFilter()
     grab.SetInput(window)
