@@ -608,7 +608,8 @@ def segment_with_model(volume, model_path, *, structures=("cord", "csf", "tumor"
         TorchScript file with sidecar, or MONAI bundle directory (see the module docstring).
     structures : sequence of str
         Names from the sidecar's ``structures`` (phantom model: ``cord``, ``csf`` = thecal sac =
-        cord + CSF without intradural tumor, ``tumor``).
+        cord + CSF without intradural tumor, ``tumor`` = intradural tumor; it was not trained on
+        extradural tumors).
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:n]"``.
     progress : callable(fraction, message)

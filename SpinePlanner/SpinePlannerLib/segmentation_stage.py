@@ -354,12 +354,19 @@ def _apply_monai_engine(ctx: PlanContext, params, section: dict, progress: Progr
     info: dict = {"structures": list(structures), "model": str(model), "ran": False}
     section["monai"] = info
     ref = ctx.reference
+    roles = list(monai_engine.load_model_spec(model).channels)  # the images the network takes, in order
+    missing = [r for r in roles if r not in ctx.volumes]
+    if missing:
+        raise InputError("--params", f"segmentation model {model.name} needs the image role(s) "
+                                     f"{', '.join(missing)}, which were not given")
     with tempfile.TemporaryDirectory(prefix="spineplan-monai-") as tmp:
-        image = Path(tmp) / f"{ctx.reference_role}.nii.gz"
-        write_volume(ref, image)
+        images = []
+        for role in roles:
+            images.append(Path(tmp) / f"{role}.nii.gz")
+            write_volume(ctx.volumes[role], images[-1])
         try:
             result = monai_engine.run_out_of_process(
-                model, image, output_dir=Path(tmp) / "out", roles=[ctx.reference_role], structures=structures,
+                model, *images, output_dir=Path(tmp) / "out", roles=roles, structures=structures,
                 device=params.device, python=params.python or sys.executable, progress=progress)
         except RuntimeError as exc:
             info["reason"] = str(exc).splitlines()[0]
@@ -374,6 +381,12 @@ def _apply_monai_engine(ctx: PlanContext, params, section: dict, progress: Progr
         replaced.append(name)
     info.update(ran=True, replaced=replaced, device=result.get("device"), seconds=result.get("seconds"),
                 labels=result.get("labels"))
+    tumor = ctx.label("tumor")
+    if "csf" in replaced and tumor is not None and (
+            "tumor" in replaced or section.get("tumor", {}).get("seed_in_thecal_sac")):
+        # the network's CSF excludes the tumor; the thecal sac holds an intradural tumor
+        csf = ctx.labels["csf"]
+        ctx.labels["csf"] = csf.with_array(((csf.array > 0) | (tumor.array > 0)).astype(np.uint8))
     if "cord" in replaced:
         section["engines"]["cord"] = "monai"
         section["cord"].update(found=True, method="monai", source="monai", approximate=False,
