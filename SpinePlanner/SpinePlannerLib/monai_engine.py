@@ -133,38 +133,28 @@ def _embedded_sidecar(archive: Path) -> dict | None:
     return None
 
 
-def _find_key(obj, key: str):
-    """First value stored under ``key`` anywhere in a nested JSON document (depth first)."""
-    if isinstance(obj, dict):
-        if key in obj:
-            return obj[key]
-        values = obj.values()
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        return None
+def _find_first(obj, match):
+    """Depth-first search of nested dicts/lists for the first value ``match(value) -> result``
+    turns into something other than None; returns that result."""
+    found = match(obj)
+    if found is not None:
+        return found
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else ()
     for v in values:
-        found = _find_key(v, key)
+        found = _find_first(v, match)
         if found is not None:
             return found
     return None
+
+
+def _find_key(obj, key: str):
+    """Value of the first ``key`` found in nested dicts/lists (MONAI bundle configs)."""
+    return _find_first(obj, lambda o: o.get(key) if isinstance(o, dict) and key in o else None)
 
 
 def _find_target(obj, fragment: str) -> dict | None:
     """First component (``{"_target_": ...}``) whose target name contains ``fragment``."""
-    if isinstance(obj, dict):
-        if fragment in str(obj.get("_target_", "")):
-            return obj
-        values = obj.values()
-    elif isinstance(obj, list):
-        values = obj
-    else:
-        return None
-    for v in values:
-        found = _find_target(v, fragment)
-        if found is not None:
-            return found
-    return None
+    return _find_first(obj, lambda o: o if isinstance(o, dict) and fragment in str(o.get("_target_", "")) else None)
 
 
 def _sidecar_from_bundle(bundle: Path, name: str) -> dict:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from .param_checks import check_range
+
 CONTRASTS = ("t2", "t1", "ct")
 """Image contrasts the classical cord engine knows: CSF bright (t2, stir), CSF dark (t1, t1c),
 and CT (cord inside the bony canal)."""
@@ -20,11 +22,6 @@ LEVEL_NAMES = (
     + [f"S{i}" for i in range(1, 6)]
 )
 """Vertebral levels from cranial to caudal (C1 ... S5); the sacrum is treated as S1 downwards."""
-
-
-def _check_range(name: str, value: float, lo: float, hi: float) -> None:
-    if not (lo <= value <= hi):
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
 
 
 @dataclass
@@ -81,20 +78,20 @@ class CordParams:
     smoothing_mm: float = 0.4
 
     def __post_init__(self):
-        _check_range("working_spacing_mm", self.working_spacing_mm, 0.2, 3.0)
-        _check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
+        check_range("working_spacing_mm", self.working_spacing_mm, 0.2, 3.0)
+        check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
         lo, hi = self.cord_area_mm2
         if not 0 < lo < hi:
             raise ValueError(f"cord_area_mm2 must be (min, max) with 0 < min < max, got {self.cord_area_mm2}")
-        _check_range("min_length_mm", self.min_length_mm, 0.0, 500.0)
-        _check_range("min_contrast", self.min_contrast, 0.0, 1.0)
-        _check_range("min_track_fraction", self.min_track_fraction, 0.0, 1.0)
-        _check_range("boundary_fraction", self.boundary_fraction, 0.05, 0.95)
-        _check_range("sac_fraction", self.sac_fraction, 0.05, 0.95)
-        _check_range("max_sac_radius_mm", self.max_sac_radius_mm, 3.0, 40.0)
-        _check_range("bone_hu", self.bone_hu, 50.0, 1500.0)
-        _check_range("ct_cord_fraction", self.ct_cord_fraction, 0.05, 1.0)
-        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+        check_range("min_length_mm", self.min_length_mm, 0.0, 500.0)
+        check_range("min_contrast", self.min_contrast, 0.0, 1.0)
+        check_range("min_track_fraction", self.min_track_fraction, 0.0, 1.0)
+        check_range("boundary_fraction", self.boundary_fraction, 0.05, 0.95)
+        check_range("sac_fraction", self.sac_fraction, 0.05, 0.95)
+        check_range("max_sac_radius_mm", self.max_sac_radius_mm, 3.0, 40.0)
+        check_range("bone_hu", self.bone_hu, 50.0, 1500.0)
+        check_range("ct_cord_fraction", self.ct_cord_fraction, 0.05, 1.0)
+        check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
 
 
 @dataclass
@@ -142,15 +139,15 @@ class TumorParams:
     background_fraction: float = 0.04
 
     def __post_init__(self):
-        _check_range("seed_radius_mm", self.seed_radius_mm, 0.5, 20.0)
-        _check_range("tolerance_sd", self.tolerance_sd, 0.1, 20.0)
-        _check_range("max_radius_mm", self.max_radius_mm, 3.0, 200.0)
-        _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
-        _check_range("reconstruction_steps", self.reconstruction_steps, 0, 10)
-        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
-        _check_range("low_contrast_sd", self.low_contrast_sd, 0.0, 20.0)
-        _check_range("low_contrast_smoothing_mm", self.low_contrast_smoothing_mm, 0.0, 5.0)
-        _check_range("background_fraction", self.background_fraction, 0.0, 0.5)
+        check_range("seed_radius_mm", self.seed_radius_mm, 0.5, 20.0)
+        check_range("tolerance_sd", self.tolerance_sd, 0.1, 20.0)
+        check_range("max_radius_mm", self.max_radius_mm, 3.0, 200.0)
+        check_range("opening_mm", self.opening_mm, 0.0, 5.0)
+        check_range("reconstruction_steps", self.reconstruction_steps, 0, 10)
+        check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+        check_range("low_contrast_sd", self.low_contrast_sd, 0.0, 20.0)
+        check_range("low_contrast_smoothing_mm", self.low_contrast_smoothing_mm, 0.0, 5.0)
+        check_range("background_fraction", self.background_fraction, 0.0, 0.5)
 
 
 @dataclass
@@ -222,22 +219,22 @@ class VertebraeParams:
     auto_anchor: bool = True
 
     def __post_init__(self):
-        _check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
-        _check_range("bone_hu", self.bone_hu, 50.0, 2000.0)
-        _check_range("cancellous_hu", self.cancellous_hu, 0.0, self.bone_hu)
-        _check_range("spine_radius_mm", self.spine_radius_mm, 20.0, 150.0)
-        _check_range("body_half_width_mm", self.body_half_width_mm, 5.0, 60.0)
-        _check_range("body_depth_mm", self.body_depth_mm, 20.0, 150.0)
-        _check_range("endplate_window_mm", self.endplate_window_mm, 1.0, 20.0)
-        _check_range("min_disc_score", self.min_disc_score, 0.0, 1.0)
+        check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
+        check_range("bone_hu", self.bone_hu, 50.0, 2000.0)
+        check_range("cancellous_hu", self.cancellous_hu, 0.0, self.bone_hu)
+        check_range("spine_radius_mm", self.spine_radius_mm, 20.0, 150.0)
+        check_range("body_half_width_mm", self.body_half_width_mm, 5.0, 60.0)
+        check_range("body_depth_mm", self.body_depth_mm, 20.0, 150.0)
+        check_range("endplate_window_mm", self.endplate_window_mm, 1.0, 20.0)
+        check_range("min_disc_score", self.min_disc_score, 0.0, 1.0)
         lo, hi = self.disc_search_mm
         if not 0 < lo < hi:
             raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
-        _check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
-        _check_range("arch_depth_mm", self.arch_depth_mm, 2.0, 40.0)
-        _check_range("arch_half_width_mm", self.arch_half_width_mm, 2.0, 30.0)
-        _check_range("arch_marker_half_width_mm", self.arch_marker_half_width_mm, 2.0, 40.0)
-        _check_range("min_arch_mm", self.min_arch_mm, 0.0, 40.0)
+        check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
+        check_range("arch_depth_mm", self.arch_depth_mm, 2.0, 40.0)
+        check_range("arch_half_width_mm", self.arch_half_width_mm, 2.0, 30.0)
+        check_range("arch_marker_half_width_mm", self.arch_marker_half_width_mm, 2.0, 40.0)
+        check_range("min_arch_mm", self.min_arch_mm, 0.0, 40.0)
         if self.anchor_level is not None:
             if str(self.anchor_level).upper() not in LEVEL_NAMES:
                 raise ValueError(f"anchor level {self.anchor_level!r} is not one of C1..S5")
@@ -334,28 +331,28 @@ class VertebraeMRIParams:
     cortex_mm: float = 1.0
 
     def __post_init__(self):
-        _check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 3.0)
-        _check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
-        _check_range("centerline_smoothing_mm", self.centerline_smoothing_mm, 0.0, 30.0)
-        _check_range("default_sac_front_mm", self.default_sac_front_mm, 0.0, 30.0)
-        _check_range("band_offset_mm", self.band_offset_mm, 0.0, 30.0)
-        _check_range("band_depth_mm", self.band_depth_mm, 2.0, 40.0)
-        _check_range("band_half_width_mm", self.band_half_width_mm, 1.0, 20.0)
-        _check_range("level_window_mm", self.level_window_mm, 10.0, 200.0)
+        check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 3.0)
+        check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
+        check_range("centerline_smoothing_mm", self.centerline_smoothing_mm, 0.0, 30.0)
+        check_range("default_sac_front_mm", self.default_sac_front_mm, 0.0, 30.0)
+        check_range("band_offset_mm", self.band_offset_mm, 0.0, 30.0)
+        check_range("band_depth_mm", self.band_depth_mm, 2.0, 40.0)
+        check_range("band_half_width_mm", self.band_half_width_mm, 1.0, 20.0)
+        check_range("level_window_mm", self.level_window_mm, 10.0, 200.0)
         lo, hi = self.disc_search_mm
         if not 0 < lo < hi:
             raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
-        _check_range("min_periodicity", self.min_periodicity, 0.0, 1.0)
-        _check_range("min_disc_contrast", self.min_disc_contrast, 0.0, 5.0)
-        _check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
-        _check_range("smoothing_mm", self.smoothing_mm, 0.0, 5.0)
-        _check_range("marrow_tolerance_sd", self.marrow_tolerance_sd, 0.5, 20.0)
-        _check_range("marrow_tolerance_fraction", self.marrow_tolerance_fraction, 0.0, 1.0)
-        _check_range("body_max_half_width_mm", self.body_max_half_width_mm, 5.0, 80.0)
-        _check_range("body_max_depth_mm", self.body_max_depth_mm, 10.0, 120.0)
-        _check_range("sac_margin_mm", self.sac_margin_mm, 0.0, 10.0)
-        _check_range("opening_mm", self.opening_mm, 0.0, 5.0)
-        _check_range("cortex_mm", self.cortex_mm, 0.0, 5.0)
+        check_range("min_periodicity", self.min_periodicity, 0.0, 1.0)
+        check_range("min_disc_contrast", self.min_disc_contrast, 0.0, 5.0)
+        check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
+        check_range("smoothing_mm", self.smoothing_mm, 0.0, 5.0)
+        check_range("marrow_tolerance_sd", self.marrow_tolerance_sd, 0.5, 20.0)
+        check_range("marrow_tolerance_fraction", self.marrow_tolerance_fraction, 0.0, 1.0)
+        check_range("body_max_half_width_mm", self.body_max_half_width_mm, 5.0, 80.0)
+        check_range("body_max_depth_mm", self.body_max_depth_mm, 10.0, 120.0)
+        check_range("sac_margin_mm", self.sac_margin_mm, 0.0, 10.0)
+        check_range("opening_mm", self.opening_mm, 0.0, 5.0)
+        check_range("cortex_mm", self.cortex_mm, 0.0, 5.0)
 
 
 @dataclass

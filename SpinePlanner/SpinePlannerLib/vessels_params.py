@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .param_checks import check_positive
+
 MODALITIES = ("auto", "ct", "mr")
 
 
@@ -157,14 +159,12 @@ class VesselParams:
                     "max_analysable_spacing_mm", "feeder_margin_mm", "merge_distance_mm", "asa_max_gap_mm",
                     "asa_max_lateral_mm", "asa_min_length_mm", "tangent_length_mm")
         for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+            check_positive(name, getattr(self, name))
         non_negative = ("working_spacing_mm", "bone_rim_mm", "bone_tumor_interface_mm", "bridge_gap_mm",
                         "min_component_mm3", "prune_length_mm", "min_vessel_length_mm", "tumor_exclusion_mm",
                         "feeder_min_length_mm", "bone_gap_mm")
         for name in non_negative:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            check_positive(name, getattr(self, name), allow_zero=True)
         if self.scale_max_mm < self.scale_min_mm:
             raise ValueError(f"scale_max_mm ({self.scale_max_mm}) must be >= scale_min_mm ({self.scale_min_mm})")
         if self.n_scales < 1:
