@@ -114,6 +114,11 @@ class VesselParams:
         below this (degrees).
     tangent_length_mm : float
         Length (mm) over which branch directions at a junction are measured.
+    register_to_ct : bool
+        When a planning CT is given and the angiography is not on its grid, register the
+        angiography rigidly to the CT (mutual information around the tumor, see
+        :func:`SpinePlannerLib.rigid_registration.register_rigid`) before the analysis. False =
+        trust the image headers (both scanners' frames already agree, or the user aligned them).
     """
 
     modality: str = "auto"
@@ -150,6 +155,7 @@ class VesselParams:
     asa_min_length_mm: float = 10.0
     hairpin_max_angle_deg: float = 70.0
     tangent_length_mm: float = 4.0
+    register_to_ct: bool = True
 
     def __post_init__(self):
         if self.modality not in MODALITIES:

@@ -1,7 +1,9 @@
 """Stage ``vessels``: vessel tree, tumor feeders and spinal arteries from the angiography.
 
-Reads ``ctx.volumes["angio"]`` (assumed registered to the planning images: same world frame),
-the tumor, cord and vertebra label maps of earlier stages and ``plan["vertebrae"]["levels"]``;
+Reads ``ctx.volumes["angio"]``; when a planning CT (``ctx.volumes["ct"]``) is given and the
+angiography is not on its grid, the angiography is first registered rigidly to the CT (mutual
+information around the tumor; ``register_to_ct = False`` trusts the headers instead) and analysed
+in the CT's world frame (``plan["vessels"]["registration"]``). Also reads the tumor, cord and vertebra label maps of earlier stages and ``plan["vertebrae"]["levels"]``;
 writes ``plan["vessels"]``, the role label map ``labels/vessels.nii.gz`` (1 vessel, 2 feeder,
 3 Adamkiewicz candidate, 4 anterior spinal artery, 5 draining vein) on the reference grid, and
 ``vessels/`` exports: the role map on the fine working grid, the centreline graph (JSON, RAS mm)
@@ -19,6 +21,7 @@ from .context import PlanContext, Progress, StageSkipped
 from .errors import InputError
 from .geometry import resample
 from .imageio import write_volume
+from .rigid_registration import RigidRegistrationParams, moved, register_rigid
 from .vessels_analysis import ROLE_NAMES, VesselAnalysis, analyze_vessels
 from .vessels_params import VesselParams
 from .vessels_vesselness import box_around_voxels
@@ -91,6 +94,36 @@ def feeder_markups_document(result: VesselAnalysis) -> dict:
     }
 
 
+def label_centroid_ras(label: Volume | None) -> np.ndarray | None:
+    """Centroid (RAS mm) of the non-zero voxels of ``label``; None without label or voxels."""
+    if label is None:
+        return None
+    idx = np.argwhere(label.array.reshape(label.shape3 + (-1,)).any(axis=-1))
+    return None if idx.size == 0 else label.ijk_to_ras(idx.mean(axis=0))
+
+
+def align_angio(angio: Volume, ct: Volume | None, *, register: bool, focus_ras=None,
+                progress: Progress = lambda f, m: None) -> tuple[Volume, dict]:
+    """The angiography in the planning CT's world frame, and the ``registration`` plan record.
+
+    Without a CT the headers are trusted. With one, the angiography is registered rigidly to it
+    (:func:`~SpinePlannerLib.rigid_registration.register_rigid`, focus ``focus_ras`` in the CT's
+    world) unless the grids agree within 1e-3 mm or ``register`` is False (headers trusted; the
+    bone-surface residual is still measured). Raises ValueError when registration fails.
+    """
+    if ct is None:
+        return angio, {"method": "headers (no CT to register to)", "residual_mm": None, "rotation_deg": 0.0,
+                       "translation_mm": 0.0, "notes": ["no CT given: angiography taken in its own world frame"]}
+    reg = register_rigid(angio, ct, params=RigidRegistrationParams(trust_headers=not register, same_grid_tol_mm=1e-3),
+                         focus_ras=focus_ras, names=("angiography", "CT"), progress=progress)
+    d = reg.as_dict()
+    record = {k: d[k] for k in ("method", "residual_mm", "initial_residual_mm", "rotation_deg", "translation_mm",
+                                "notes")}
+    record["angio_to_ct_ras"] = d["moving_to_fixed_ras"]
+    aligned = angio if reg.method != "rigid mutual information" else moved(angio, reg.moving_to_fixed_ras)
+    return aligned, record
+
+
 def _write_exports(ctx: PlanContext, result: VesselAnalysis) -> None:
     folder = ctx.staging_dir / EXPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,11 +147,19 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         params = VesselParams.from_dict(ctx.params.get("vessels"))
     except (TypeError, ValueError) as exc:
         raise InputError("vessels parameters", str(exc)) from None
+    tumor = ctx.label("tumor")
+    try:
+        angio, registration = align_angio(angio, ctx.volumes.get("ct"), register=params.register_to_ct,
+                                          focus_ras=label_centroid_ras(tumor),
+                                          progress=lambda f, m: progress(0.2 * f, m))
+    except ValueError as exc:
+        raise InputError("angiography registration to the CT", str(exc)) from None
     levels = (ctx.plan.get("vertebrae") or {}).get("levels")
-    result = analyze_vessels(angio, tumor=ctx.label("tumor"), cord=ctx.label("cord"),
+    result = analyze_vessels(angio, tumor=tumor, cord=ctx.label("cord"),
                              vertebrae=ctx.label("vertebrae"), level_names=levels, params=params,
-                             progress=lambda f, m: progress(0.9 * f, m))
+                             progress=lambda f, m: progress(0.2 + 0.7 * f, m))
     ctx.plan["vessels"] = result.to_plan()
+    ctx.plan["vessels"]["registration"] = registration
     if not result.detectable:
         ctx.warn(result.reason)
     for w in result.warnings:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from SpinePlannerLib.rigid_registration import crop_volume, distance_from_mask_mm
 from SpinePlannerLib.volume import Volume
+
+__all__ = ["crop_box", "crop_volume", "distance_from_mask_mm", "mm3_to_voxels", "padded", "remove_small_components",
+           "shell_mask"]
 
 
 def crop_box(mask: np.ndarray, spacing, margin_mm: float) -> tuple[slice, ...]:
@@ -21,21 +25,6 @@ def crop_box(mask: np.ndarray, spacing, margin_mm: float) -> tuple[slice, ...]:
     lo = np.maximum(idx.min(axis=0) - pad, 0)
     hi = np.minimum(idx.max(axis=0) + pad + 1, mask.shape[:3])
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-
-
-def crop_volume(volume: Volume, box: tuple[slice, ...]) -> Volume:
-    """The sub-volume ``volume.array[box]`` with its affine moved to the box's first voxel."""
-    start = np.array([s.start for s in box], float)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.ijk_to_ras(start)
-    return Volume(volume.array[box], affine, volume.name, dict(volume.meta))
-
-
-def distance_from_mask_mm(mask: np.ndarray, spacing) -> np.ndarray:
-    """Distance (mm) of every voxel centre to the nearest voxel of ``mask`` (0 inside).
-
-    Exact for grids with orthogonal axes (any rotation, anisotropic spacing)."""
-    return ndimage.distance_transform_edt(~mask, sampling=np.asarray(spacing, float))
 
 
 def shell_mask(mask: np.ndarray, spacing, inner_mm: float, outer_mm: float) -> np.ndarray:

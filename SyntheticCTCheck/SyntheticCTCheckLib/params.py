@@ -14,13 +14,14 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from SpinePlannerLib.param_checks import check_positive
+from SpinePlannerLib.rigid_registration import RigidRegistrationParams
 
 CLASSES = ("none", "faint", "partial", "dense")
 """Calcification classes, in increasing order."""
 
 
 @dataclass
-class RegistrationParams:
+class RegistrationParams(RigidRegistrationParams):
     """Rigid alignment of the CT to the synthetic CT (Mattes mutual information, SimpleITK).
 
     Attributes
@@ -56,39 +57,9 @@ class RegistrationParams:
         Registration threads; 1 (default) gives exactly reproducible results (a multi-threaded
         metric sums in a schedule-dependent order) and costs little on the lesion's
         neighbourhood.
+
+    Fields, defaults and validation: :class:`SpinePlannerLib.rigid_registration.RigidRegistrationParams`.
     """
-
-    trust_headers: bool = False
-    same_grid_tol_mm: float = 1e-3
-    focus_radius_mm: float = 50.0
-    histogram_bins: int = 50
-    sampling_fraction: float = 0.2
-    max_iterations: int = 100
-    shrink_factors: tuple = (4, 2, 1)
-    smoothing_sigmas_mm: tuple = (2.0, 1.0, 0.0)
-    residual_bone_hu: float = 250.0
-    residual_warn_mm: float = 2.0
-    seed: int = 1
-    threads: int = 1
-
-    def __post_init__(self):
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        self.shrink_factors = tuple(int(s) for s in self.shrink_factors)
-        self.smoothing_sigmas_mm = tuple(float(s) for s in self.smoothing_sigmas_mm)
-        if len(self.shrink_factors) != len(self.smoothing_sigmas_mm) or not self.shrink_factors:
-            raise ValueError("shrink_factors and smoothing_sigmas_mm must be non-empty and of equal length")
-        if any(s < 1 for s in self.shrink_factors):
-            raise ValueError(f"shrink_factors must be >= 1, got {self.shrink_factors}")
-        if not 0 < self.sampling_fraction <= 1:
-            raise ValueError(f"sampling_fraction must be in (0, 1], got {self.sampling_fraction}")
-        if self.histogram_bins < 8:
-            raise ValueError(f"histogram_bins must be >= 8, got {self.histogram_bins}")
-        if self.max_iterations < 1:
-            raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
-        check_positive("focus_radius_mm", self.focus_radius_mm, allow_zero=True)
-        check_positive("same_grid_tol_mm", self.same_grid_tol_mm)
-        check_positive("residual_warn_mm", self.residual_warn_mm)
 
 
 @dataclass
