@@ -384,6 +384,11 @@ class VertebraeParamsPack:
     anchor_level: Optional[str] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
     anchor_ras: Optional[tuple[float, float, float]] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
     auto_anchor: bool = True
+    sacrum_anchor: bool = True
+    sacrum_min_height_mm: float = 35.0
+    sacrum_ala_half_width_mm: float = 40.0
+    sacrum_iliac_range_mm: tuple[float, float] = (55.0, 160.0)
+    sacrum_min_fraction: float = 0.5
 
 
 @parameterPack
@@ -467,6 +472,7 @@ class VesselParamsPack:
     asa_min_length_mm: float = 10.0
     hairpin_max_angle_deg: float = 70.0
     tangent_length_mm: float = 4.0
+    register_to_ct: bool = True
 
 
 PARAMETER_MIRRORS = {

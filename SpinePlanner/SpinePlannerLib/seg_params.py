@@ -193,8 +193,22 @@ class VertebraeParams:
     anchor_ras : tuple of float or None
         RAS (mm) point inside the named vertebra.
     auto_anchor : bool
-        Try automatic anchoring (lowest vertebra bearing ribs on both sides = T12) without a
-        user anchor.
+        Try automatic anchoring without a user anchor: the sacrum (the vertebra above it = L5),
+        else the lowest vertebra bearing ribs on both sides (= T12).
+    sacrum_anchor : bool
+        Look for the sacrum as an automatic anchor (CT; takes precedence over the last rib).
+    sacrum_min_height_mm : float
+        The bone below the lowest disc is the sacrum only when it runs at least this far (mm)
+        caudally without a disc gap (longer than any lumbar body).
+    sacrum_ala_half_width_mm : float
+        In-plane half width (mm, both sides of the canal centre) that the bone mass fused to the
+        body must reach in a sacral slice (the alae; lumbar bodies are about 25 mm).
+    sacrum_iliac_range_mm : tuple of float
+        (min, max) lateral distance (mm) from the canal centre where iliac bone (sacroiliac joint
+        and wing) must be found on both sides in a sacral slice.
+    sacrum_min_fraction : float
+        Smallest fraction of the slices below the lowest disc showing both the alae and iliac
+        bone on both sides.
     """
 
     working_spacing_mm: float = 1.5
@@ -217,9 +231,21 @@ class VertebraeParams:
     anchor_level: str | None = None
     anchor_ras: tuple[float, float, float] | None = None
     auto_anchor: bool = True
+    sacrum_anchor: bool = True
+    sacrum_min_height_mm: float = 35.0
+    sacrum_ala_half_width_mm: float = 40.0
+    sacrum_iliac_range_mm: tuple[float, float] = (55.0, 160.0)
+    sacrum_min_fraction: float = 0.5
 
     def __post_init__(self):
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
+        check_range("sacrum_min_height_mm", self.sacrum_min_height_mm, 5.0, 200.0)
+        check_range("sacrum_ala_half_width_mm", self.sacrum_ala_half_width_mm, 10.0, 150.0)
+        lo, hi = self.sacrum_iliac_range_mm
+        if not 0 < lo < hi:
+            raise ValueError(f"sacrum_iliac_range_mm must be (min, max) with 0 < min < max, got {self.sacrum_iliac_range_mm}")
+        self.sacrum_iliac_range_mm = (float(lo), float(hi))
+        check_range("sacrum_min_fraction", self.sacrum_min_fraction, 0.0, 1.0)
         check_range("bone_hu", self.bone_hu, 50.0, 2000.0)
         check_range("cancellous_hu", self.cancellous_hu, 0.0, self.bone_hu)
         check_range("spine_radius_mm", self.spine_radius_mm, 20.0, 150.0)

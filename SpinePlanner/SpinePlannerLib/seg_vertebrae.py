@@ -22,9 +22,18 @@ On a RAS-aligned working grid (axial slices ``[:, :, k]``):
    from the body and arch markers, so borders fall at the narrow necks (facet joints, discs).
    Bone reaching beyond ``spine_radius_mm`` laterally is a rib: it is flooded with its own
    marker and the vertebrae touching a rib on both sides are rib-bearing.
-6. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else the
-   lowest vertebra bearing ribs on both sides is T12 (assumes 12 rib pairs: flagged), else the
-   levels stay unnamed (``V1``... cranial to caudal) and the result says it is not anchored.
+6. *Sacrum*: the bone below the lowest disc is the sacrum when it runs at least
+   ``sacrum_min_height_mm`` caudally without a disc gap and, in at least ``sacrum_min_fraction``
+   of its slices, the bone mass fused to the body reaches ``sacrum_ala_half_width_mm`` on both
+   sides (alae) and bone lies on both sides within ``sacrum_iliac_range_mm`` of the canal
+   centre (sacroiliac joints, iliac wings).
+7. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else from the
+   sacrum (S1; the lowest mobile vertebra above it is L5: assumes 5 lumbar vertebrae and no
+   lumbosacral transitional vertebra, flagged), else the lowest vertebra bearing ribs on both
+   sides is T12 (assumes 12 rib pairs: flagged), else the levels stay unnamed (``V1``... cranial
+   to caudal) and the result says it is not anchored. When the sacrum and the last rib are
+   both seen, ``anchor_consistency`` says whether they name the levels alike (a warning when
+   not: transitional vertebra or 11/13 rib pairs). The cervical anchor (C2) is not looked for.
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ class VertebraeResult:
     names : dict[int, str]
         Level index -> name (``"T12"``; ``"V3"`` when not anchored).
     method : str
-        ``"user anchor"``, ``"last rib"`` or ``"unanchored"``.
+        ``"user anchor"``, ``"sacrum"``, ``"last rib"`` or ``"unanchored"``.
     anchor : dict or None
         What anchored the names (level, RAS point or the rib-bearing vertebra).
     reliable : bool
@@ -67,6 +76,9 @@ class VertebraeResult:
         Per level: index, name, voxels, centroid and body S range (RAS mm), canal centre at
         mid-body (RAS mm), whether ribs attach, whether the body is in the field of view.
     warnings : list of str
+    anchor_consistency : dict or None
+        When both the sacrum and the last rib are seen: ``{"sacrum_says": name of the last
+        rib-bearing vertebra counted from the sacrum, "last_rib_says": "T12", "agree": bool}``.
     """
 
     found: bool
@@ -79,10 +91,11 @@ class VertebraeResult:
     reliable: bool = False
     vertebrae: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    anchor_consistency: dict | None = None
 
     def summary(self) -> dict:
         """JSON-ready ``plan["vertebrae"]`` section."""
-        return {
+        out = {
             "found": bool(self.found),
             "reason": self.reason,
             "levels": {str(k): v for k, v in sorted(self.names.items())},
@@ -92,6 +105,9 @@ class VertebraeResult:
             "vertebrae": self.vertebrae,
             "warnings": list(self.warnings),
         }
+        if self.anchor_consistency is not None:
+            out["anchor_consistency"] = dict(self.anchor_consistency)
+        return out
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -427,8 +443,11 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         labels[ws == slot + 1] = idx
 
     progress(0.85, "level names")
-    names, method, anchor, reliable, warnings = _name_levels(
-        labels, grid, order, index_of, slot_ribs, bodies, params)
+    sacrum = None
+    if params.auto_anchor and params.sacrum_anchor and 0 in index_of:
+        sacrum = _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params)
+    names, method, anchor, reliable, warnings, consistency = _name_levels(
+        labels, grid, order, index_of, slot_ribs, bodies, params, sacrum)
     vertebrae = []
     for slot in order:
         idx = index_of[slot]
@@ -447,13 +466,97 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     return VertebraeResult(
         True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",
         labels=labels_to_grid(labels, grid, ct), bone=mask_to_grid(bone, grid, ct), names=names,
-        method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings)
+        method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings,
+        anchor_consistency=consistency)
 
 
-def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams):
-    """Names by user anchor, else last rib, else unanchored (see module docstring)."""
+def _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params: VertebraeParams) -> dict | None:
+    """Evidence that the lowest body slot (below the lowest disc, open to the caudal edge of the
+    field of view) is the sacrum, or None (see module docstring, step 6)."""
+    if not discs or not bodies:
+        return None
+    k0, k1, lo, hi = bodies[0]
+    if hi != discs[0] or lo != k_first - 1:
+        return None
+    height = (k1 - k0 + 1) * sp[2]
+    if height < params.sacrum_min_height_mm:
+        return None
+    ni, nj = bone.shape[:2]
+    ii, jj = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
+    i_lo, i_hi = params.sacrum_iliac_range_mm
+    ala_w, iliac = [], []
+    for k in range(k0, k1 + 1):
+        ci, cj = centres[k]
+        lat = (ii - ci) * sp[0]
+        b = bone[:, :, k]
+        lab, _ = ndimage.label(b)
+        # the bone mass fused to the body: components within 30 mm of the canal centre
+        d_c = np.hypot(lat, (jj - cj) * sp[1])
+        core = np.unique(lab[(d_c <= 30.0) & b])
+        fused = np.isin(lab, core[core > 0])
+        left = float(-lat[fused & (lat < 0)].min(initial=0.0))
+        right = float(lat[fused & (lat > 0)].max(initial=0.0))
+        ala_w.append(min(left, right))
+        band = b & (np.abs(lat) >= i_lo) & (np.abs(lat) <= i_hi)
+        iliac.append(bool((band & (lat < 0)).any() and (band & (lat > 0)).any()))
+    ala_w, iliac = np.asarray(ala_w), np.asarray(iliac)
+    both = (ala_w >= params.sacrum_ala_half_width_mm) & iliac
+    fraction = float(both.mean())
+    if fraction < params.sacrum_min_fraction:
+        return None
+    return {"height_mm": round(float(height), 1), "ala_half_width_mm": round(float(np.median(ala_w[both])), 1),
+            "wide_fraction": round(fraction, 2)}
+
+
+def _last_rib_slot(order, slot_ribs):
+    """The last rib-bearing vertebra (slot) with a rib-free one below it, or None."""
+    # the cranial-most run of vertebrae bearing ribs on both sides, followed by a rib-free one
+    # (bone touching lower vertebrae on both sides, e.g. the iliac wings, is not a rib)
+    lowest = None
+    for slot in order:  # cranial to caudal
+        if slot_ribs.get(slot) == {-1, 1}:
+            lowest = slot
+        elif lowest is not None:
+            break
+    if lowest is None or not [slot for slot in order if slot < lowest and slot_ribs.get(slot) != {-1, 1}]:
+        return None
+    return lowest
+
+
+def _count_from(n: int, idx: int, level: str) -> dict | None:
+    base = LEVEL_NAMES.index(level) - (idx - 1)
+    if base >= 0 and base + n <= len(LEVEL_NAMES):
+        return {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
+    return None
+
+
+SACRUM_ASSUMPTION = "5 lumbar vertebrae; no lumbosacral transitional vertebra"
+
+
+def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams, sacrum=None):
+    """Names by user anchor, else sacrum, else last rib, else unanchored (see module docstring).
+
+    Returns ``(names, method, anchor, reliable, warnings, anchor_consistency)``.
+    """
     n = len(order)
     warnings: list[str] = []
+    rib_names = rib_idx = None
+    sacrum_names = None
+    consistency = None
+    if params.auto_anchor:
+        lowest = _last_rib_slot(order, slot_ribs)
+        if lowest is not None:
+            rib_idx = index_of[lowest]
+            rib_names = _count_from(n, rib_idx, "T12")
+        if sacrum is not None:
+            sacrum_names = _count_from(n, index_of[0], "S1")
+        if rib_names is not None and sacrum_names is not None:
+            says = sacrum_names[rib_idx]
+            consistency = {"sacrum_says": says, "last_rib_says": "T12", "agree": says == "T12"}
+            if says != "T12":
+                warnings.append(f"the sacrum and the last rib disagree: counted from the sacrum the last "
+                                f"rib-bearing vertebra is {says}, not T12 (lumbosacral transitional vertebra "
+                                "or 11/13 rib pairs?): confirm the levels on a full-spine image")
     if params.anchor_level is not None:
         idx = anchor_index(labels, grid, params.anchor_ras)
         if idx == 0:
@@ -463,25 +566,19 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
             names, anchor, problems = names_from_anchor(n, idx, params.anchor_level, params.anchor_ras)
             warnings += problems
             if names is not None:
-                return names, "user anchor", anchor, True, warnings
-    if params.auto_anchor:
-        # the cranial-most run of vertebrae bearing ribs on both sides, followed by a rib-free one
-        # (bone touching lower vertebrae on both sides, e.g. the iliac wings, is not a rib)
-        lowest = None
-        for slot in order:  # cranial to caudal
-            if slot_ribs.get(slot) == {-1, 1}:
-                lowest = slot
-            elif lowest is not None:
-                break
-        if lowest is not None:
-            below = [slot for slot in order if slot < lowest and slot_ribs.get(slot) != {-1, 1}]
-            idx = index_of[lowest]
-            base = LEVEL_NAMES.index("T12") - (idx - 1)
-            if below and base >= 0 and base + n <= len(LEVEL_NAMES):
-                names = {i + 1: LEVEL_NAMES[base + i] for i in range(n)}
-                warnings.append("levels named from the last rib-bearing vertebra (= T12); this assumes 12 rib "
-                                "pairs and no lumbosacral transition: confirm on a full-spine image")
-                return names, "last rib", {"level": "T12", "index": idx, "evidence": "lowest vertebra with ribs on both sides"}, False, warnings
-    warnings.append("vertebral levels are not anchored (no user anchor, no last rib with a rib-free vertebra "
-                    "below it): names V1..Vn count from the most cranial vertebra in the field of view")
-    return unanchored_names(n), "unanchored", None, False, warnings
+                return names, "user anchor", anchor, True, warnings, consistency
+    if sacrum_names is not None:
+        warnings.append(f"levels named from the sacrum (the vertebra above it = L5); this assumes {SACRUM_ASSUMPTION}: "
+                        "confirm on a full-spine image")
+        anchor = {"level": "S1", "index": int(index_of[0]), "evidence": "sacrum below the lowest disc "
+                  "(fused, no disc gap, alae and iliac bone on both sides)", "assumption": SACRUM_ASSUMPTION,
+                  **sacrum}
+        return sacrum_names, "sacrum", anchor, False, warnings, consistency
+    if rib_names is not None:
+        warnings.append("levels named from the last rib-bearing vertebra (= T12); this assumes 12 rib "
+                        "pairs and no lumbosacral transition: confirm on a full-spine image")
+        return rib_names, "last rib", {"level": "T12", "index": rib_idx,
+                                       "evidence": "lowest vertebra with ribs on both sides"}, False, warnings, consistency
+    warnings.append("vertebral levels are not anchored (no user anchor, no sacrum, no last rib with a rib-free "
+                    "vertebra below it): names V1..Vn count from the most cranial vertebra in the field of view")
+    return unanchored_names(n), "unanchored", None, False, warnings, consistency
