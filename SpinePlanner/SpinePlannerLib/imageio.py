@@ -175,6 +175,19 @@ def atomic_path(final: Path):
     return Path(tmp)
 
 
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder (never half-written)."""
+    path = Path(path)
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def write_volume(volume: Volume, path) -> Path:
     """Write a 3D/4D volume to NIfTI (``.nii``/``.nii.gz``) or NRRD atomically; returns the path."""
     path = Path(path)

@@ -50,7 +50,7 @@ from .mrml_volumes import (  # noqa: F401 - node converters re-exported for the 
     volume_from_scene_node,
     world_affine,
 )
-from .pipeline import new_plan, publish_staged, run_stages, write_json_atomic, write_labels
+from .pipeline import check_seed_inside, new_plan, publish_staged, run_stages, write_json_atomic, write_labels
 from .plan_schema import validate_plan
 from .stages import STAGES
 from .volume import Volume
@@ -279,10 +279,7 @@ def context_from_scene(inputs: SceneInputs, logics: dict, *,
         seed = seed_from_markups(inputs.tumor_seed)
         if ref is None:
             raise InputError("tumor seed", "needs an anatomical image (t2, t1, t1c or ct)")
-        if not ref.contains_ras(seed):
-            lo, hi = ref.bounds_ras()
-            raise InputError("tumor seed", f"point {np.round(seed, 1).tolist()} is outside the {ref_role} image "
-                                           f"(RAS bounds {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()} mm)")
+        check_seed_inside(seed, ref, ref_role, "tumor seed")
         ctx.tumor_seed_ras = seed
     return ctx, role_nodes, kept
 

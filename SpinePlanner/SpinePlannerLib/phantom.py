@@ -28,8 +28,6 @@ units (CSF b0 about 1000). Generation is deterministic per (kind, seed).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 
 from .dwi_io import DiffusionData, ras_to_fsl_bvecs
 from .geometry import resample_mask_like
-from .imageio import default_file_mode, write_volume
+from .imageio import write_text_atomic, write_volume
 from .measure import max_axial_diameter_mm
 from .phantom_anatomy import (
     AKA,
@@ -645,23 +643,10 @@ def write_phantom(kind: str, out_dir: Path, *, seed: int = 0) -> dict[str, Path]
         written[role] = write_volume(case.volumes[role], out / f"{role}.nii.gz")
     written["dwi"] = write_volume(case.dwi.volume, out / "dwi.nii.gz")
     fsl = ras_to_fsl_bvecs(case.dwi.bvecs_ras, case.dwi.volume.affine)
-    written["bval"] = _write_text(out / "dwi.bval", " ".join(f"{b:g}" for b in case.dwi.bvals) + "\n")
-    written["bvec"] = _write_text(out / "dwi.bvec", "\n".join(" ".join(f"{v:.8f}" for v in row) for row in fsl.T)
+    written["bval"] = write_text_atomic(out / "dwi.bval", " ".join(f"{b:g}" for b in case.dwi.bvals) + "\n")
+    written["bvec"] = write_text_atomic(out / "dwi.bvec", "\n".join(" ".join(f"{v:.8f}" for v in row) for row in fsl.T)
                                   + "\n")
     for name, lab in case.labels.items():
         written[f"labels/{name}"] = write_volume(lab, out / "labels" / f"{name}.nii.gz")
-    written["truth"] = _write_text(out / "truth.json", json.dumps(case.truth, indent=2) + "\n")
+    written["truth"] = write_text_atomic(out / "truth.json", json.dumps(case.truth, indent=2) + "\n")
     return written
-
-
-def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, default_file_mode())
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -24,7 +24,7 @@ from .context import ROLES, PlanContext, Progress, StageSkipped, no_progress
 from .dwi_io import read_dwi
 from .errors import InputError
 from .geometry import resample_mask_like, world_overlap_fraction
-from .imageio import default_file_mode, read_volume, write_volume
+from .imageio import read_volume, write_text_atomic, write_volume
 from .plan_schema import validate_plan
 from .stage_params import validate_stage_params
 from .stages import STAGES
@@ -67,6 +67,14 @@ def load_label(path: str, option: str, reference) -> object:
     return out
 
 
+def check_seed_inside(seed, reference, role: str, name: str) -> None:
+    """Raise :class:`InputError` ``name`` when the RAS point ``seed`` (mm) lies outside ``reference``."""
+    if not reference.contains_ras(seed):
+        lo, hi = reference.bounds_ras()
+        raise InputError(name, f"point {np.round(seed, 2).tolist()} is outside the {role} image "
+                               f"(RAS bounds {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()} mm)")
+
+
 def load_case(inputs: CaseInputs) -> PlanContext:
     """Read and validate every input. Raises :class:`InputError` naming the first bad one."""
     ctx = PlanContext(inputs=inputs.as_dict(), params=validate_stage_params(dict(inputs.params)))
@@ -94,10 +102,7 @@ def load_case(inputs: CaseInputs) -> PlanContext:
         seed = np.asarray(inputs.tumor_seed_ras, float)
         if seed.shape != (3,) or not np.all(np.isfinite(seed)):
             raise InputError("--tumor-seed", "expected three numbers R,A,S in mm")
-        if not ref.contains_ras(seed):
-            lo, hi = ref.bounds_ras()
-            raise InputError("--tumor-seed", f"point {seed.tolist()} is outside the {ctx.reference_role} image "
-                             f"(RAS bounds {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()} mm)")
+        check_seed_inside(seed, ref, ctx.reference_role, "--tumor-seed")
         ctx.tumor_seed_ras = seed
     if not ctx.volumes and ctx.dwi is None:
         raise InputError("inputs", "no image given (need at least one of --t1 --t2 --t1c --stir --ct --sct --dwi --angio)")
@@ -153,7 +158,8 @@ def write_labels(ctx: PlanContext, folder: Path) -> dict[str, str]:
     return written
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dump`` fallback for numpy scalars/arrays and paths."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -164,17 +170,8 @@ def _json_default(obj):
 
 
 def write_json_atomic(data: dict, path: Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, default_file_mode())
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``data`` as indented JSON (NaN refused) written atomically to ``path``."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=json_default, allow_nan=False) + "\n")
 
 
 def publish_staged(staging: Path, out_dir: Path) -> None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from SpinePlannerLib.errors import InputError
+from SpinePlannerLib.imageio import write_text_atomic
+from SpinePlannerLib.pipeline import write_json_atomic
 
 CASE_COLUMNS = ("case", "ct_visible", "sct_visible", "ct_axial_mm", "sct_axial_mm", "ct_sagittal_mm",
                 "sct_sagittal_mm", "ct_mean_hu", "sct_mean_hu", "ct_median_hu", "sct_median_hu",
@@ -165,18 +166,6 @@ def _csv_text(rows: list[dict], columns) -> str:
     return buf.getvalue()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    from SpinePlannerLib.imageio import atomic_path
-
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict:
     """Run the check on every case; returns ``{"cases": [...], "table": [...], "notes": [...], ...}``.
 
@@ -219,18 +208,10 @@ def write_cohort(result: dict, out_dir) -> dict[str, str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in OUTPUT_FILES.items()}
-    _write_text_atomic(paths["cases"], _csv_text(result["cases"], CASE_COLUMNS))
-    _write_text_atomic(paths["summary"], _csv_text(result["table"], SUMMARY_COLUMNS))
-    _write_text_atomic(paths["json"], json.dumps(result, indent=2, allow_nan=False, default=_json_default) + "\n")
+    write_text_atomic(paths["cases"], _csv_text(result["cases"], CASE_COLUMNS))
+    write_text_atomic(paths["summary"], _csv_text(result["table"], SUMMARY_COLUMNS))
+    write_json_atomic(result, paths["json"])
     return {k: str(v) for k, v in paths.items()}
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def main_cohort(csv_path, out_dir, *, params=None, progress_factory=None) -> dict:
