@@ -356,21 +356,6 @@ def _remove_orphans(scene, before: set[str]) -> None:
             scene.RemoveNode(node)
 
 
-def _adopt_input_nodes(scene, nodes: dict, role_nodes: dict) -> None:
-    """Replace the copies of input volumes that ``populate_scene`` added by the input nodes."""
-    for role, original in role_nodes.items():
-        copy = nodes.get(role)
-        if original is None or copy is None or copy is original:
-            continue
-        old_id, new_id = copy.GetID(), original.GetID()
-        for i in range(scene.GetNumberOfNodes()):
-            other = scene.GetNthNode(i)
-            if other is not copy:
-                other.UpdateReferenceID(old_id, new_id)
-        _remove_node(scene, copy)
-        nodes[role] = original
-
-
 def _merge_segments(target, source, *, skip: set[str]) -> None:
     """Copy ``source``'s segments into ``target`` (same-name segments replaced), except ``skip``."""
     tseg, sseg = target.GetSegmentation(), source.GetSegmentation()
@@ -530,8 +515,8 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
                           for b in ctx.scene_builders]
     before = set(_node_ids(scene))
     core = SlicerCore(scene, app_logic, logics)
-    nodes = populate_scene(core, ctx, progress=progress)
-    _adopt_input_nodes(scene, nodes, role_nodes)
+    nodes = populate_scene(core, ctx, existing={r: n for r, n in role_nodes.items() if n is not None},
+                           progress=progress)
     progress(0.8, "merging the segmentation")
 
     new_seg = nodes.get("segmentation")

@@ -28,17 +28,21 @@ NON_SEGMENT_LABELS = {"vertebrae"}
 """Label maps holding indices rather than 0/1 masks; added as label map volumes."""
 
 
-def populate_scene(core, ctx: PlanContext, *, progress: Progress = no_progress) -> dict:
+def populate_scene(core, ctx: PlanContext, *, existing: dict | None = None,
+                   progress: Progress = no_progress) -> dict:
     """Add the case's volumes, label maps, segmentation and stage results to ``core.scene``.
 
+    ``existing`` maps roles to volume nodes already in the scene holding those inputs (the
+    Slicer module's input nodes): they are used as they are instead of being added again.
     Returns ``nodes``: name -> node (roles, ``segmentation``, and whatever builders add).
     """
     scene = core.scene
-    nodes: dict = {}
+    nodes: dict = dict(existing or {})
     scene.StartState(scene.BatchProcessState)
     try:
         for role, vol in ctx.volumes.items():
-            nodes[role] = add_volume_node(scene, vol, name=role)
+            if role not in nodes:
+                nodes[role] = add_volume_node(scene, vol, name=role)
         progress(0.3, "volumes added")
         if ctx.dwi is not None:
             b0 = ctx.dwi.volume.array[..., ctx.dwi.bvals <= 50].mean(axis=-1)
