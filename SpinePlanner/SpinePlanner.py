@@ -49,6 +49,7 @@ PHANTOM_SAMPLE_KINDS = (
     "idem-soft",
     "idem-faint",
     "extradural-lytic",
+    "intramedullary-cystic",
 )
 """Phantom kinds offered in the Sample Data module (= ``SpinePlannerLib.phantom.PHANTOM_KINDS``;
 a static test keeps them equal)."""
@@ -375,6 +376,12 @@ class VertebraeParamsPack:
     disc_contrast_hu: float = 50.0
     endplate_window_mm: float = 6.0
     min_disc_score: float = 0.1
+    disc_peak_fraction: float = 0.5
+    disc_tilt_max_deg: float = 40.0
+    disc_tilt_step_deg: float = 5.0
+    disc_regularity_weight: float = 2.0
+    min_edge_body_pitch: float = 0.6
+    disc_box_smoothing_mm: float = 9.0
     disc_search_mm: tuple[float, float] = (15.0, 45.0)
     min_body_height_mm: float = 9.0
     arch_depth_mm: float = 12.0
@@ -389,6 +396,13 @@ class VertebraeParamsPack:
     sacrum_ala_half_width_mm: float = 40.0
     sacrum_iliac_range_mm: tuple[float, float] = (55.0, 160.0)
     sacrum_min_fraction: float = 0.5
+    c2_anchor: bool = True
+    dens_width_mm: tuple[float, float] = (6.0, 14.0)
+    dens_min_height_mm: float = 8.0
+    c1_gap_contrast_hu: float = 80.0
+    c1_arch_max_depth_mm: float = 10.0
+    c1_lateral_mass_mm: float = 25.0
+    c2_max_canal_above_mm: float = 30.0
 
 
 @parameterPack
@@ -415,6 +429,25 @@ class VertebraeMRIParamsPack:
     sac_margin_mm: float = 1.0
     opening_mm: float = 2.0
     cortex_mm: float = 1.0
+    replaced_marrow_contrast: float = 0.25
+
+
+@parameterPack
+class CystEdemaParamsPack:
+    """Mirror of :class:`SpinePlannerLib.seg_params.CystEdemaParams` (same fields, types and defaults)."""
+
+    smoothing_mm: float = 0.3
+    fluid_fraction_t2: float = 0.7
+    fluid_fraction_t1: float = 0.5
+    edema_fraction_t2: float = 0.25
+    min_enhancement: float = 0.25
+    enhancing_fraction: float = 0.5
+    adjoin_mm: float = 2.5
+    min_cyst_ml: float = 0.03
+    min_edema_ml: float = 0.05
+    edema_core_mm: float = 1.0
+    regrow_steps: int = 2
+    search_mm: float = 60.0
 
 
 @parameterPack
@@ -432,6 +465,7 @@ class SegmentationParamsPack:
     tumor: TumorParamsPack
     vertebrae: VertebraeParamsPack
     vertebrae_mri: VertebraeMRIParamsPack
+    cyst_edema: CystEdemaParamsPack
 
 
 @parameterPack
@@ -480,6 +514,7 @@ PARAMETER_MIRRORS = {
     "TumorParamsPack": "SpinePlannerLib.seg_params.TumorParams",
     "VertebraeParamsPack": "SpinePlannerLib.seg_params.VertebraeParams",
     "VertebraeMRIParamsPack": "SpinePlannerLib.seg_params.VertebraeMRIParams",
+    "CystEdemaParamsPack": "SpinePlannerLib.seg_params.CystEdemaParams",
     "SegmentationParamsPack": "SpinePlannerLib.seg_params.SegmentationParams",
     "VesselParamsPack": "SpinePlannerLib.vessels_params.VesselParams",
 }

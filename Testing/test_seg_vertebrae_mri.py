@@ -21,10 +21,15 @@ from SpinePlannerLib.phantom import GRIDS
 from SpinePlannerLib.phantom_anatomy import body_shape, build_anatomy
 from SpinePlannerLib.phantom_raster import Lattice
 from SpinePlannerLib.plan_schema import validate_plan
-from SpinePlannerLib.seg_common import dice
+from SpinePlannerLib.seg_common import dice, labels_to_grid
 from SpinePlannerLib.seg_cord import segment_cord
 from SpinePlannerLib.seg_params import VertebraeMRIParams, segmentation_params_from_dict
-from SpinePlannerLib.seg_vertebrae_mri import centreline_from_mask, segment_vertebrae_mri
+from SpinePlannerLib.seg_vertebrae_mri import (
+    STEP_MM,
+    _replaced_bodies,
+    centreline_from_mask,
+    segment_vertebrae_mri,
+)
 from SpinePlannerLib.volume import Volume
 
 
@@ -104,6 +109,8 @@ def test_mri_vertebrae_section_follows_the_schema(anchored):
     validate_plan(plan)
     assert all("cord_centre_ras" in v for v in plan["vertebrae"]["vertebrae"])
     assert plan["segmentation"]["vertebrae"] == {"found": True, "method": "user anchor"}
+    # an intradural tumor leaves the marrow alone: no body is taken as replaced
+    assert not any(v["body_marrow_replaced"] for v in plan["vertebrae"]["vertebrae"])
 
 
 def test_without_anchor_levels_are_counted_and_unreliable(phantom_dir):
@@ -157,6 +164,69 @@ def test_unanchorable_names_fall_back_to_v_names(idem_direct):
                                 anchor_level="C2", anchor_ras=tuple(cord.centerline_ras[0] + [0.0, 25.0, 0.0]))
     assert far.found and far.method == "unanchored" and far.reliable is False
     assert any("outside C1..S5" in w for w in far.warnings)
+
+
+@pytest.fixture(scope="module")
+def lytic(phantom_dir):
+    """``lytic(seed) -> (case, bodies, anat, truth, cord)``: the extradural-lytic phantom (a lytic
+    metastasis replacing the marrow of one body, of disc signal on T1 and T2) with its cord on T2."""
+    cache = {}
+
+    def get(seed: int):
+        if seed not in cache:
+            case = phantom_dir("extradural-lytic", seed)
+            bodies, anat = _body_truth(case, "extradural-lytic", seed)
+            truth = json.loads((case / "truth.json").read_text())
+            cord = segment_cord(read_volume(case / "t2.nii.gz"), contrast="t2")
+            assert cord.found, cord.reason
+            cache[seed] = (case, bodies, anat, truth, cord)
+        return cache[seed]
+
+    return get
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("role", ["t1", "t2"])
+def test_lytic_body_does_not_break_the_chain_of_levels(lytic, role, seed):
+    """Before: 'not found' on T1 (seed 0; periodicity 0.29) or misnamed levels (seed 1) and a
+    tumor-level Dice of 0.54-0.80 on T2. The replaced body is found between its discs, segmented
+    with its neighbours' cross-section (lesion included) and reported."""
+    case, bodies, anat, truth, cord = lytic(seed)
+    (tumor_level,) = truth["tumor"]["levels_spanned"]
+    res = segment_vertebrae_mri(read_volume(case / f"{role}.nii.gz"), contrast=role,
+                                centerline_ras=cord.centerline_ras, sac=cord.csf,
+                                anchor_level="T12", anchor_ras=_anchor(anat, "T12"))
+    assert res.found, res.reason
+    assert res.method == "user anchor" and res.reliable
+    assert res.names == {int(k): v for k, v in truth["levels"].items()}  # T9..L1, counted across the lesion
+    labels = labels_to_grid(res.labels.array, res.labels, read_volume(case / "t2.nii.gz")).array  # truth grid
+    for v in res.vertebrae:
+        score = dice(labels == v["index"], bodies[v["name"]])
+        assert score >= (0.7 if v["name"] == tumor_level else 0.85), f"{role} seed {seed} {v['name']}: Dice {score:.3f}"
+        assert v["body_marrow_replaced"] is (v["name"] == tumor_level)
+    assert any(w.startswith(f"{tumor_level}: the body's marrow signal is replaced") for w in res.warnings)
+
+
+def _profile(segments) -> np.ndarray:
+    """A band profile (one sample per ``STEP_MM``) of (length mm, level) segments."""
+    return np.concatenate([np.full(int(round(n / STEP_MM)), float(v)) for n, v in segments])
+
+
+def test_replaced_body_is_one_body_length_plateau_off_the_marrow_level():
+    params = VertebraeMRIParams()
+    # bodies 20 mm at a drifting marrow level, 5 mm discs; the fourth body at 1.6x marrow
+    marrow = [1.0, 0.95, 0.9, 0.85, 0.8, 0.75]
+    segs = [s for m in marrow for s in ((20.0, m), (5.0, 1.8))]
+    segs[6] = (20.0, 1.6 * marrow[3])
+    found = _replaced_bodies(_profile(segs), params)
+    assert len(found) == 1
+    lo, hi, level, expected = found[0]
+    assert (lo * STEP_MM, hi * STEP_MM) == (75.0, 94.5)  # mm along the profile
+    assert level == pytest.approx(1.36) and expected == pytest.approx(0.85, abs=0.01)
+    # no abnormal body: the drift alone is no replaced body
+    assert _replaced_bodies(_profile([s for m in marrow for s in ((20.0, m), (5.0, 1.8))]), params) == []
+    # long discs (12 mm, as lumbar discs) alternating with bodies: a regular pattern, nothing replaced
+    assert _replaced_bodies(_profile([s for m in marrow for s in ((20.0, m), (12.0, 1.6))]), params) == []
 
 
 def test_profile_without_periodic_structure_is_not_found():

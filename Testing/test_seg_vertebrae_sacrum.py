@@ -3,9 +3,10 @@ above it is L5 (5 lumbar vertebrae assumed, flagged), precedence user anchor > s
 and the agreement of the sacrum with the last rib when both are seen.
 
 The real TotalSegmentator CT (``example_ct.nii.gz``: lumbar spine, sacrum and pelvis, last rib at
-the top) shows both anchors; ``example_ct_sm.nii.gz`` (T11-L2) has no sacrum. A synthetic CT
-(bodies, discs, a sacrum with alae and iliac wings, rib-bearing vertebrae above) checks the
-counting and the disagreement warning (6 rib-free vertebrae above the sacrum).
+the top) shows both anchors; ``example_ct_sm.nii.gz`` (T11-L2) is its last 30 slices
+(``example_ct[:, :, 82:112]``, same affine) and has no sacrum. A synthetic CT (bodies, discs, a
+sacrum with alae and iliac wings, rib-bearing vertebrae above) checks the counting, the
+disagreement warning (6 rib-free vertebrae above the sacrum) and a tilted lumbosacral disc.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from SpinePlannerLib.volume import Volume
 SP = 1.5  # mm
 
 
-def synthetic_lumbosacral_ct(n_lumbar: int = 5, n_ribbed: int = 2, iliac: bool = True) -> Volume:
+def synthetic_lumbosacral_ct(n_lumbar: int = 5, n_ribbed: int = 2, iliac: bool = True,
+                             ls_tilt_deg: float = 0.0) -> Volume:
     """RAS CT (HU, 1.5 mm): sacrum (+ iliac wings), ``n_lumbar`` rib-free vertebrae and
-    ``n_ribbed`` rib-bearing vertebrae above, caudal to cranial."""
+    ``n_ribbed`` rib-bearing vertebrae above, caudal to cranial. ``ls_tilt_deg`` tilts the
+    lumbosacral disc (the sacrum's top and L5's lower endplate) in the sagittal plane, anterior end
+    caudal (sacral slope), about the body centre."""
     body_h, disc_h, sac_h = 26.0, 9.0, 60.0
     z_top = sac_h + (n_lumbar + n_ribbed) * (body_h + disc_h) - 8.0
     x = np.arange(-150.0, 150.0 + 1e-6, SP)
@@ -48,6 +52,8 @@ def synthetic_lumbosacral_ct(n_lumbar: int = 5, n_ribbed: int = 2, iliac: bool =
     for s in (-1, 1):
         xs = s * X
         ribs |= (xs >= 10.0) & (xs <= 125.0) & (np.abs(Y - (cy - 5.0 + 0.45 * (xs - 10.0))) <= 4.0)
+    # mm: the L5/S1 planes across the body, lower anteriorly (posterior elements stay axial)
+    ls_off = np.where(r_body <= 18.0, np.tan(np.radians(ls_tilt_deg)) * (bcy - Y), 0.0)
     levels, z0 = [], sac_h + disc_h
     for i in range(n_lumbar + n_ribbed):
         levels.append((z0, z0 + body_h, i >= n_lumbar))
@@ -55,12 +61,23 @@ def synthetic_lumbosacral_ct(n_lumbar: int = 5, n_ribbed: int = 2, iliac: bool =
     ct = np.empty((x.size, y.size, z.size), np.float32)
     for k, zk in enumerate(z):
         sl = np.where(inside, 40.0, -1000.0).astype(np.float32)
-        if zk < sac_h:
-            sl[sacrum] = 250.0
-            sl[sacrum_rim] = 500.0
+        sac_here = zk < sac_h + ls_off
+        sl[sacrum & sac_here] = 250.0
+        sl[sacrum_rim & sac_here] = 500.0
         if iliac and zk < sac_h + 20.0:
             sl[ilium] = 450.0
-        for a, b, ribbed in levels:
+        for n, (a, b, ribbed) in enumerate(levels):
+            if n == 0 and ls_tilt_deg:  # L5 above the tilted lumbosacral disc
+                above = zk >= a + ls_off
+                if zk <= b:
+                    sl[(r_body <= 18.0) & above] = 200.0
+                    sl[(r_body <= 18.0) & (r_body > 15.5) & above] = 500.0
+                    sl[(r_body <= 18.0) & ~above & ~sac_here] = 70.0
+                if a + 3.0 <= zk <= b + 2.0:
+                    sl[arch | spinous] = 450.0
+                if b < zk < b + disc_h:
+                    sl[r_body <= 18.0] = 70.0
+                continue
             if a <= zk <= b:
                 sl[r_body <= 18.0] = 200.0
                 sl[(r_body <= 18.0) & (r_body > 15.5)] = 500.0
@@ -105,6 +122,21 @@ def test_synthetic_six_lumbar_vertebrae_disagree_and_warn():
     assert _caudal_names(res, 2) == ["L5", "S1"]
     assert res.anchor_consistency == {"sacrum_says": "T11", "last_rib_says": "T12", "agree": False}
     assert any("disagree" in w and "transitional" in w for w in res.warnings)
+
+
+def test_tilted_lumbosacral_disc_is_found_and_l5_named():
+    # a 35 degree sacral slope: on axial slices the L5/S1 disc covers only part of the body at
+    # any level; scored on tilted planes it separates L5 from the sacrum
+    res = segment_vertebrae_ct(synthetic_lumbosacral_ct(ls_tilt_deg=35.0))
+    assert res.method == "sacrum"
+    assert _caudal_names(res, 8) == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert res.anchor_consistency["agree"] is True
+    l5s1 = res.discs[0]
+    assert -40.0 <= l5s1["tilt_deg"] <= -30.0, l5s1  # built at -35 degrees (5 degree steps)
+    assert abs(l5s1["centre_ras"][2] - 64.5) <= 3.0  # mm: disc centre at the body's centre line
+    assert all(abs(d["tilt_deg"]) <= 5.0 for d in res.discs[1:])  # the other discs are axial
+    l5 = next(v for v in res.vertebrae if v["name"] == "L5")
+    assert 26.0 <= np.diff(l5["body_s_range_mm"])[0] <= 40.0  # mm, built 26 mm + 9 mm disc
 
 
 def test_without_iliac_bone_no_sacrum_and_the_last_rib_names(synthetic):

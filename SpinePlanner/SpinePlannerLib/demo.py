@@ -14,7 +14,7 @@ def phantom_case_inputs(case_dir: Path, truth: dict) -> CaseInputs:
     The tumor is given as a seed point (the truth centroid), as a surgeon would click it;
     segmentations are computed, not taken from the ground truth.
     """
-    images = {role: str(case_dir / f"{role}.nii.gz") for role in ("t1", "t2", "ct", "sct", "angio")
+    images = {role: str(case_dir / f"{role}.nii.gz") for role in ("t1", "t2", "t1c", "ct", "sct", "angio")
               if (case_dir / f"{role}.nii.gz").exists()}
     has_dwi = (case_dir / "dwi.nii.gz").exists()
     return CaseInputs(

@@ -9,6 +9,7 @@ file           content
 =============  ==========================================================================
 t2.nii.gz      T2-weighted MRI, 0.9 x 1.5 x 0.9 mm (P, S, R axes, tilted), the reference grid
 t1.nii.gz      T1-weighted MRI, the same voxel centres stored in R-A-S order
+t1c.nii.gz     only ``intramedullary-cystic``: contrast-enhanced T1 (gadolinium) on the T1 grid
 ct.nii.gz      CT in HU (int16), 1 mm, axes L-P-S, its own tilt
 sct.nii.gz     synthetic CT on the CT grid: bone close to CT, soft tissue 10–40 HU, no calcification
 angio.nii.gz   CT angiography (int16 HU), 0.8 mm isotropic, arteries about 370–400 HU
@@ -17,7 +18,8 @@ dwi.nii.gz     DWI, 1.25 x 1.25 x 2.5 mm, axes L-A-S tilted (negative determinan
                ``dwi.bval`` / ``dwi.bvec`` in FSL layout (voxel-axis bvecs, 3 rows)
 labels/        on the T2 grid (uint8): cord, csf (thecal sac), vertebrae (1..5 = T9..L1),
                tumor, calcification, vessels (1 other, 2 feeder, 3 Adamkiewicz, 4 ASA,
-               5 draining vein), bone (every bone incl. ribs)
+               5 draining vein), bone (every bone incl. ribs); ``intramedullary-cystic`` also
+               cyst (the polar cysts) and edema (the cord label includes the edematous cord)
 truth.json     the analytic ground truth and the verdicts the planner is expected to reach
 =============  ==========================================================================
 
@@ -46,7 +48,10 @@ from .phantom_anatomy import (
     CORD,
     CORT0,
     CSF,
+    CYST,
+    CYSTIC,
     DISC,
+    EDEMA,
     EPIFAT,
     FAT,
     FEEDER,
@@ -68,7 +73,8 @@ from .phantom_raster import Lattice, grid_affine, polyline_length, rotation_xyz
 from .volume import Volume
 
 PHANTOM_KINDS: tuple[str, ...] = ("intramedullary-displacing", "intramedullary-infiltrative", "intramedullary-crossing",
-                                  "idem-calcified", "idem-soft", "idem-faint", "extradural-lytic")
+                                  "idem-calcified", "idem-soft", "idem-faint", "extradural-lytic",
+                                  "intramedullary-cystic")
 
 B_VALUE = 800.0  # s/mm^2
 N_DIRECTIONS = 32
@@ -93,7 +99,20 @@ TUMOR_PROPS = {
     "idem-faint": dict(t1=0.45, t2=0.55, ct=113, sct=20, cta=113, s0=0.5, lpar=0.9e-3, lperp=0.9e-3,
                        ct_target=113.0, sct_target=20.0),
     "extradural-lytic": dict(t1=0.4, t2=0.75, ct=35, sct=40, cta=130, s0=0.6, lpar=1.1e-3, lperp=1.1e-3),
+    # enhancing nodule (T1c 0.95); its T2 is close to the edema's, so only the T1c separates them
+    "intramedullary-cystic": dict(t1=0.45, t2=0.72, t1c=0.95, ct=35, sct=28, cta=80, s0=0.7, lpar=1.7e-3,
+                                  lperp=1.4e-3, follow=True),
 }
+
+FLUID_PROPS = {
+    # T1, T1c, T2, CT, sCT, CTA (relative MR, HU), DWI S0, axial and radial diffusivity (mm^2/s)
+    # polar cyst: fluid like CSF (slightly proteinaceous), not enhancing, free water diffusion
+    "cyst": dict(t1=0.17, t1c=0.17, t2=0.95, ct=8, sct=10, cta=10, s0=0.95, lpar=2.9e-3, lperp=2.9e-3),
+    # cord edema: T2 between cord (0.45) and CSF (1.0), T1 a little below the cord's, no enhancement;
+    # diffusion along the cord, higher than in the normal cord
+    "edema": dict(t1=0.48, t1c=0.48, t2=0.68, ct=30, sct=27, cta=36, s0=0.6, lpar=1.9e-3, lperp=0.75e-3),
+}
+"""Signals of the ``intramedullary-cystic`` kind's cyst and edema materials (CSF: T2 1.0, T1 0.15)."""
 
 
 @dataclass
@@ -127,7 +146,7 @@ class PhantomCase:
     Attributes
     ----------
     kind, seed : the generator inputs.
-    volumes : dict role -> Volume (``t1``, ``t2``, ``ct``, ``sct``, ``angio``), RAS affines.
+    volumes : dict role -> Volume (``t1``, ``t2``, ``ct``, ``sct``, ``angio``; ``t1c`` for the cystic kind), RAS affines.
     dwi : DiffusionData with gradients in world RAS.
     labels : dict name -> uint8 Volume on the T2 grid (see the module docstring).
     truth : the ``truth.json`` document (deterministic: no timings in it).
@@ -169,6 +188,13 @@ def _tables(kind: str, n_levels: int) -> dict[str, np.ndarray]:
     put(VEIN, 0.2, 0.15, 40, 35, 230)
     p = TUMOR_PROPS[kind]
     put([TUMOR, LYTIC], p["t1"], p["t2"], p["ct"], p["sct"], p["cta"])
+    for mat, f in ((CYST, FLUID_PROPS["cyst"]), (EDEMA, FLUID_PROPS["edema"])):
+        put(mat, f["t1"], f["t2"], f["ct"], f["sct"], f["cta"])
+    if "t1c" in p:  # gadolinium: the tumor and the veins enhance; fluid and edema do not
+        t["t1c"] = t["t1"].copy()
+        t["t1c"][[TUMOR, LYTIC]] = p["t1c"]
+        t["t1c"][VEIN] = 0.6
+        t["t1c"][[CYST, EDEMA]] = FLUID_PROPS["cyst"]["t1c"], FLUID_PROPS["edema"]["t1c"]
     return t
 
 
@@ -192,6 +218,8 @@ def _dwi_table(kind: str, n_levels: int):
     put([CANC0 + i for i in range(1, n_levels + 1)] + [RIB_CANC], 0.1, 0.4e-3, 0.4e-3)
     p = TUMOR_PROPS[kind]
     put([TUMOR, LYTIC], p["s0"], p["lpar"], p["lperp"])
+    for mat, f in ((CYST, FLUID_PROPS["cyst"]), (EDEMA, FLUID_PROPS["edema"])):
+        put(mat, f["s0"], f["lpar"], f["lperp"])
     return s0, lpar, lperp
 
 
@@ -448,13 +476,19 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
     ref = t2_vol
     case.volumes["t1"] = _reorder(Volume(t1, lat.affine, "t1", {"units": "relative"}), (2, 0, 1),
                                   (False, True, False), "t1")
+    if "t1c" in tables:  # post-contrast T1 of the same session, on the T1 grid (noise drawn after T1's)
+        t1c = _rician(_render(lat, mat, tables["t1c"], blend) * bias, MR_NOISE_SIGMA, r_mr)
+        case.volumes["t1c"] = _reorder(Volume(t1c, lat.affine, "t1c", {"units": "relative", "contrast": "gadolinium"}),
+                                       (2, 0, 1), (False, True, False), "t1c")
     case.volumes["t2"] = t2_vol
 
     def lab(arr, name):
         return ref.with_array(np.ascontiguousarray(arr, dtype=np.uint8), name=name)
 
     tumor_lab = _fraction(lat, mat, (TUMOR, LYTIC)) >= 0.5
-    cord_frac = _fraction(lat, mat, (CORD,))
+    cord_frac = _fraction(lat, mat, (CORD, EDEMA))  # the edematous cord is cord
+    fluid = {name: _fraction(lat, mat, (m,)) for name, m in (("cyst", CYST), ("edema", EDEMA))} \
+        if kind == CYSTIC else {}
     sac = np.zeros(lat.lshape, np.uint8)
     lat.paint(sac, anat.sac_ops)
     verts = np.zeros(lat.shape, np.uint8)
@@ -486,6 +520,9 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
         "vessels": lab(vessels, "vessels"),
         "bone": lab(bone, "bone"),
     }
+    for name, frac in fluid.items():
+        case.labels[name] = lab(frac >= 0.5, name)
+    fluid_ml = {name: float(frac.sum()) * ref.voxel_volume_ml for name, frac in fluid.items()}
     cord_volume_ml = float(cord_frac.sum()) * ref.voxel_volume_ml
     del mat, sac
 
@@ -526,6 +563,8 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
     case.dwi = _render_dwi(anat, r_dwi)
 
     case.truth = _make_truth(anat, case, roi, bone_roi, cord_volume_ml, ct_value)
+    if kind == CYSTIC:
+        case.truth.update(_round(_cyst_edema_truth(anat, fluid_ml), 3))
     case.seconds = time.perf_counter() - t_start
     return case
 
@@ -607,6 +646,28 @@ def _make_truth(anat: PhantomAnatomy, case: PhantomCase, roi, bone_roi, cord_vol
     return _round(truth, 3)
 
 
+def _cyst_edema_truth(anat: PhantomAnatomy, fluid_ml: dict) -> dict:
+    """truth.json ``cyst`` and ``edema`` entries of the ``intramedullary-cystic`` kind.
+
+    Volumes are the partial-volume fractions summed on the T2 grid (mL); cranio-caudal extents
+    are analytic (mm, along the cord, which is straight at the lesion to within 0.1 mm).
+    """
+    cz = [(c["center"][2] - c["semi_axes"][2], c["center"][2] + c["semi_axes"][2]) for c in anat.cysts]
+    w = anat.frame.local_to_world
+    return {
+        "cyst": {"present": True, "volume_ml": fluid_ml["cyst"], "count": len(anat.cysts),
+                 "positions": ["cranial", "caudal"],
+                 "craniocaudal_extent_mm": {c["name"].split()[0]: 2.0 * float(c["semi_axes"][2]) for c in anat.cysts},
+                 "centroids_ras": [w(c["center"])[0] for c in anat.cysts],
+                 "z_ranges_local_mm": cz,
+                 "signal": "fluid: T2 0.95 (CSF 1.0), T1 0.17 (CSF 0.15), not enhancing, CT 8 HU"},
+        "edema": {"present": True, "volume_ml": fluid_ml["edema"],
+                  "craniocaudal_extent_mm": float(anat.edema_z_range[1] - anat.edema_z_range[0]),
+                  "signal": "T2 0.68 (cord 0.45, CSF 1.0), T1 0.48 (cord 0.55), not enhancing"},
+        "tumor_enhances": True,
+    }
+
+
 def _fa(lpar: float, lperp: float) -> float:
     ev = np.array([lpar, lperp, lperp])
     md = ev.mean()
@@ -632,15 +693,17 @@ def write_phantom(kind: str, out_dir: Path, *, seed: int = 0) -> dict[str, Path]
     Returns
     -------
     dict
-        name -> written path: ``t1``, ``t2``, ``ct``, ``sct``, ``angio``, ``dwi``, ``bval``,
-        ``bvec``, ``labels/<name>`` for each label map, and ``truth``.
+        name -> written path: ``t1``, ``t2``, ``ct``, ``sct``, ``angio`` (and ``t1c`` for the
+        ``intramedullary-cystic`` kind), ``dwi``, ``bval``, ``bvec``, ``labels/<name>`` for each
+        label map, and ``truth``.
     """
     case = generate_phantom(kind, seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for role in ("t1", "t2", "ct", "sct", "angio"):
-        written[role] = write_volume(case.volumes[role], out / f"{role}.nii.gz")
+    for role in ("t1", "t1c", "t2", "ct", "sct", "angio"):
+        if role in case.volumes:
+            written[role] = write_volume(case.volumes[role], out / f"{role}.nii.gz")
     written["dwi"] = write_volume(case.dwi.volume, out / "dwi.nii.gz")
     fsl = ras_to_fsl_bvecs(case.dwi.bvecs_ras, case.dwi.volume.affine)
     written["bval"] = write_text_atomic(out / "dwi.bval", " ".join(f"{b:g}" for b in case.dwi.bvals) + "\n")

@@ -32,6 +32,7 @@ from .phantom_raster import (
 # -- materials (lattice values) --------------------------------------------------------------
 FAT, EPIFAT, LUNG, MUSCLE, AORTA, DISC, CSF, CORD, TUMOR, LYTIC = range(10)
 RIB_CORT, RIB_CANC, VESSEL, FEEDER, AKA, ASA, VEIN = range(10, 17)
+CYST, EDEMA = 17, 18  # only painted by the ``intramedullary-cystic`` kind
 CORT0, CANC0 = 20, 30  # + level index 1..N
 N_MATERIALS = 40
 VESSEL_LABEL = {AORTA: 1, VESSEL: 1, FEEDER: 2, AKA: 3, ASA: 4, VEIN: 5}
@@ -59,7 +60,14 @@ KIND_INFO = {
                        fiber_pattern="displaced_by_extramedullary_mass", calc="faint", sct_disagreement=True),
     "extradural-lytic": dict(compartment="extradural", setzer=None, pattern=None,
                              fiber_pattern="straight", calc="none", sct_disagreement=False),
+    "intramedullary-cystic": dict(compartment="intramedullary", setzer=1, pattern="displaced",
+                                  fiber_pattern="displaced", calc="none", sct_disagreement=False),
 }
+
+CYSTIC = "intramedullary-cystic"
+"""Enhancing intramedullary nodule (hemangioblastoma/ependymoma-like) with a cranial and a caudal
+polar cyst inside the cord (fluid: CSF-like on T2 and T1, not enhancing) and T2-hyperintense
+cord edema around them (between cord and CSF on T2, non-enhancing); the case has a T1c."""
 
 
 @dataclass
@@ -112,6 +120,9 @@ class PhantomAnatomy:
     adamkiewicz: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     tumor_level: Level | None = None
+    cysts: list[dict] = field(default_factory=list)  # intramedullary-cystic: center, semi_axes (local mm)
+    edema_contains: Callable | None = None  # intramedullary-cystic: edema envelope (within the cord)
+    edema_z_range: tuple | None = None  # its cranio-caudal range (spine-local z, mm)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -314,9 +325,10 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
 
     # ---- tumor placement (decides the curve apex so the tumor sits where the canal is straight)
     if kind.startswith("intramedullary"):
-        lvl = by_name[("T10", "T11")[int(rng.integers(2))]]
+        # the cystic case's lesion (cysts and edema) is long: always at T11, inside the T2 field
+        lvl = by_name[(("T10", "T11") if kind != CYSTIC else ("T11", "T11"))[int(rng.integers(2))]]
         semi = {"intramedullary-displacing": (3.8, 3.5, 11.5), "intramedullary-infiltrative": (3.7, 3.4, 14.0),
-                "intramedullary-crossing": (3.6, 3.3, 10.0)}[kind]
+                "intramedullary-crossing": (3.6, 3.3, 10.0), CYSTIC: (3.9, 3.6, 8.5)}[kind]
         semi = tuple(_jitter(rng, v, 0.04) for v in semi)
         half_cc = semi[2]
     elif kind.startswith("idem"):
@@ -389,7 +401,7 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
         cyc = CORD_R[2]
         center = np.array([0.0, cyc, zt])
         tumor = ellipsoid(center, semi, name="tumor")
-        expand = 1.0 if kind == "intramedullary-displacing" else 0.35
+        expand = 1.0 if kind in ("intramedullary-displacing", CYSTIC) else 0.35
 
         def cord_contains(x, y, z, ta=ta, tb=tb, tc=tc, expand=expand):
             rx, ry, cx, cy = normal_cord(z)
@@ -398,7 +410,12 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
             g = np.exp(-(((z - zt) / tc) ** 2))
             return (qc <= 1.0) | (1.0 / qc + expand * g / qt >= 1.0)
 
-        if kind == "intramedullary-displacing":
+        if kind == CYSTIC:
+            cysts, edema, edema_z = _polar_cysts_and_edema(rng, center, semi)
+            anat.cysts, anat.edema_contains, anat.edema_z_range = cysts, edema.contains, edema_z
+            cord_contains = _cord_expanded_by_cysts(cord_contains, cysts)
+
+        if kind in ("intramedullary-displacing", CYSTIC):
             def fiber_dir(x, y, z):
                 qt = _ellipse_q(x, y, ta, tb, cyc)
                 g = np.exp(-(((z - zt) / tc) ** 2))
@@ -419,8 +436,13 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
         anat.cord_center = lambda z: (0.0, cyc)
         anat.fiber_dir = fiber_dir
 
-        def sac_contains(x, y, z, tc=tc, expand=expand):
-            bump = expand * np.exp(-(((z - zt) / (tc + 4.0)) ** 2))  # the dura follows the swollen cord
+        z_bump, l_bump = zt, tc + 4.0
+        if kind == CYSTIC:  # the swelling spans the cysts
+            z_bump, l_bump = 0.5 * (anat.edema_z_range[0] + anat.edema_z_range[1]), \
+                0.5 * (anat.edema_z_range[1] - anat.edema_z_range[0])
+
+        def sac_contains(x, y, z, tc=tc, expand=expand, z_bump=z_bump, l_bump=l_bump):
+            bump = expand * np.exp(-(((z - z_bump) / l_bump) ** 2))  # the dura follows the swollen cord
             return _ellipse_q(x, y, sac_rx + 0.6 * bump, sac_ry + 1.2 * bump, sac_cy) <= 1.0
 
         sac = custom(sac_contains, (-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin),
@@ -428,6 +450,9 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
         cord_box = ((-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin), (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax))
         ops.append((sac, CSF, None))
         ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
+        if kind == CYSTIC:
+            ops.append((edema, EDEMA, [CORD]))
+            ops += [(ellipsoid(c["center"], c["semi_axes"], name=c["name"]), CYST, None) for c in anat.cysts]
         ops.append((tumor, TUMOR, None))
         anat.sac_ops = [(sac, 1, None), (custom(cord_contains, *cord_box), 1, None), (tumor, 1, None)]
         anat.tumor_contains = tumor.contains
@@ -547,6 +572,44 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
 
     _add_vessels(anat, rng, side_sign)
     return anat
+
+
+def _polar_cysts_and_edema(rng: np.random.Generator, center, semi) -> tuple[list[dict], Shape, tuple]:
+    """Cranial and caudal polar cysts of an intramedullary nodule and the cord edema around them.
+
+    The cysts (spine-local ellipsoids) overlap the nodule's poles by 1.5 mm (the nodule is painted
+    over them); the edema envelope is an ellipsoid about the cord centre reaching 7-10 mm beyond
+    both cysts, wider than the swollen cord in its middle and narrowing centrally towards its
+    ends (it is painted only over cord tissue). Returns (cysts, edema shape, edema z range).
+    """
+    ta, tb, tc = semi
+    cz = float(center[2])
+    cr = tuple(_jitter(rng, v, 0.05) for v in (3.3, 3.0, 9.0))
+    ca = tuple(_jitter(rng, v, 0.05) for v in (2.9, 2.7, 5.0))
+    beyond = (_jitter(rng, 8.5, 0.1), _jitter(rng, 8.0, 0.1))  # edema beyond the cysts (cranial, caudal)
+    cysts = [dict(name="cranial cyst", center=np.array([0.0, center[1], cz + tc - 1.5 + cr[2]]), semi_axes=np.array(cr)),
+             dict(name="caudal cyst", center=np.array([0.0, center[1], cz - tc + 1.5 - ca[2]]), semi_axes=np.array(ca))]
+    z_hi = cz + tc - 1.5 + 2.0 * cr[2] + beyond[0]
+    z_lo = cz - tc + 1.5 - 2.0 * ca[2] - beyond[1]
+    edema = ellipsoid((0.0, center[1], 0.5 * (z_lo + z_hi)), (7.5, 6.8, 0.5 * (z_hi - z_lo)), name="edema")
+    return cysts, edema, (z_lo, z_hi)
+
+
+def _cord_expanded_by_cysts(cord_contains: Callable, cysts: list[dict]) -> Callable:
+    """The cord swollen around intramedullary cysts as around the nodule (same rim rule)."""
+
+    def contains(x, y, z):
+        inside = cord_contains(x, y, z)
+        rx, ry, cx, cy = normal_cord(z)
+        qc = np.maximum(_ellipse_q(x, y, rx, ry, cy, cx), 1e-9)
+        extra = np.zeros_like(qc)
+        for c in cysts:
+            a, b, h = c["semi_axes"]
+            q = np.maximum(_ellipse_q(x, y, a, b, c["center"][1], c["center"][0]), 1e-9)
+            extra = extra + np.exp(-(((z - c["center"][2]) / h) ** 2)) / q
+        return inside | (1.0 / qc + extra >= 1.0)
+
+    return contains
 
 
 def _ellipsoid_surface(semi, rot, n: int = 24) -> np.ndarray:

@@ -161,3 +161,59 @@ def convex_per_axial_slice(mask: Volume) -> Volume:
         if sl.sum() >= 3:
             out[:, :, k] = convex_hull_image(sl)
     return mask_to_grid(out, view, mask)
+
+
+def nanmedian_quiet(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian`` that gives NaN for all-NaN slices without a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=axis)
+
+
+def running(values: np.ndarray, window: int, fn=nanmedian_quiet) -> np.ndarray:
+    """``fn(windows, axis=1)`` (nan-aware) over a centred window of ``window`` samples of a 1D
+    array, shrinking at the ends (a running median by default)."""
+    half = max(1, window // 2)
+    pad = np.r_[np.full(half, np.nan), values, np.full(half, np.nan)]
+    return fn(np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1), axis=1)
+
+
+OUTLIER_MM = 2.5
+"""Default of :func:`drop_outliers`: the spine's own curvature moves a centreline point less than
+0.5 mm from the running median over 20 mm."""
+
+
+def outlier_points(pts: np.ndarray, *, window_mm: float = 20.0, max_mm: float = OUTLIER_MM) -> np.ndarray:
+    """Which points of a line (N, 3; mm, ordered along it) lie farther than ``max_mm`` from the
+    running median of their neighbours over ``window_mm`` of the line (e.g. stray cord fragments
+    beside a tumor), measured across the line (the median lags along the line near its ends).
+    Two passes: the second catches the shoulders of a removed excursion. Returns a boolean array
+    (True: outlier); nothing is flagged on lines of fewer than 5 points or when fewer than 2
+    would be left."""
+    pts = np.asarray(pts, float)
+    out = np.zeros(len(pts), bool)
+    for _ in range(2):
+        idx = np.flatnonzero(~out)
+        if len(idx) < 5:
+            break
+        p = pts[idx]
+        step = float(np.median(np.linalg.norm(np.diff(p, axis=0), axis=1))) or 1.0
+        window = max(5, int(round(window_mm / step)))
+        med = np.stack([running(p[:, i], window) for i in range(p.shape[1])], axis=1)
+        tangent = np.gradient(med, axis=0)
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+        off = p - med
+        across = off - np.sum(off * tangent, axis=1, keepdims=True) * tangent
+        far = np.linalg.norm(across, axis=1) > max_mm
+        if (~far).sum() < 2:
+            break
+        out[idx[far]] = True
+    return out
+
+
+def drop_outliers(pts: np.ndarray, *, window_mm: float = 20.0, max_mm: float = OUTLIER_MM) -> np.ndarray:
+    """The points of a line (N, 3; mm) without those :func:`outlier_points` flags."""
+    pts = np.asarray(pts, float)
+    return pts[~outlier_points(pts, window_mm=window_mm, max_mm=max_mm)]

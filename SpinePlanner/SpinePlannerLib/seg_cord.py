@@ -39,11 +39,24 @@ from skimage.filters import threshold_multiotsu
 from skimage.measure import regionprops
 
 from .context import Progress, no_progress
-from .seg_common import disk, mask_to_grid, robust_range, working_grid
+from .seg_common import disk, mask_to_grid, outlier_points, robust_range, running, working_grid
 from .seg_params import CordParams
 from .volume import Volume
 
 MRI_T2_LIKE = ("t2", "stir")
+
+STRAY_MM = 5.0
+"""A tracked candidate whose centre lies farther than this (mm) across the cord from the running
+median (over ``AXIS_WINDOW_MM``) of the tracked centres is not on the cord: a dark hole beside
+it (nerve root, the gap next to a tumor) that the tracking took to bridge slices."""
+
+AXIS_WINDOW_MM = 20.0
+"""Length (mm along the cord) of the running median that gives the cord's axis."""
+
+LEAK_FACTOR = 2.5
+"""Beside a given tumor, an axial slice of the cord (tumor removed) larger than this many times the
+cord's median slice area has leaked out of the cord (through the gap the tumor left in the CSF
+ring); it is trimmed to its neighbours' cord grown by one voxel."""
 MRI_T1_LIKE = ("t1", "t1c")
 
 
@@ -189,6 +202,102 @@ def _track(cands: list[list[_Candidate]], spacing, *, max_step_mm: float = 3.0, 
     return chain[::-1]
 
 
+def _on_axis(chain: list[_Candidate], spacing) -> list[_Candidate]:
+    """The chain without the candidates off the cord's axis (more than ``STRAY_MM`` across it from
+    the running median of the chain's centres): the tracking may hop to a dark hole beside the
+    cord (and back) to bridge slices where the cord's own ring is broken, e.g. at a tumor."""
+    if len(chain) < 5:
+        return chain
+    sp = np.asarray(spacing, float)
+    pts = np.array([[*(c.centre * sp[:2]), c.k * sp[2]] for c in chain])
+    off = outlier_points(pts, window_mm=AXIS_WINDOW_MM, max_mm=STRAY_MM)
+    return [c for c, o in zip(chain, off, strict=True) if not o]
+
+
+def _drop_stray_pieces(mask: np.ndarray, spacing) -> np.ndarray:
+    """``mask`` (the cord on a RAS-aligned working grid) without the pieces of its axial slices
+    that lie off the cord: a piece is kept when it comes within the cord's typical radius (from
+    the median area of the slices' largest pieces) of the cord's axis, the running median (over
+    ``AXIS_WINDOW_MM``) of the largest pieces' centres (the cord around a removed intramedullary
+    tumor is a ring about the axis). Fragments beside a tumor (the cord mask
+    minus the tumor, a dark gap next to it) go; a slice whose only piece is such a fragment is
+    left empty."""
+    sp = np.asarray(spacing, float)
+    ks = [k for k in range(mask.shape[2]) if mask[:, :, k].any()]
+    if len(ks) < 5:
+        return mask
+    pieces, main, areas = {}, [], []
+    for k in ks:
+        lab, n = ndimage.label(mask[:, :, k])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+        pieces[k] = (lab, n)
+        big = int(np.argmax(sizes)) + 1
+        main.append(np.argwhere(lab == big).mean(axis=0) * sp[:2])
+        areas.append(sizes[big - 1] * sp[0] * sp[1])
+    main = np.array(main)
+    window = max(5, int(round(AXIS_WINDOW_MM / sp[2])))
+    axis = np.stack([running(main[:, d], window) for d in range(2)], axis=1)
+    radius = float(np.sqrt(np.median(areas) / np.pi))
+    out = np.zeros_like(mask)
+    for k, centre in zip(ks, axis, strict=True):
+        lab, n = pieces[k]
+        ij = np.argwhere(lab > 0)
+        near = np.linalg.norm(ij * sp[:2] - centre, axis=1) <= radius
+        keep = np.unique(lab[tuple(ij[near].T)])
+        out[:, :, k] = np.isin(lab, keep[keep > 0])
+    return out
+
+
+def _trim_leaks(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Axial slices of ``mask`` larger than ``LEAK_FACTOR`` times its median slice area, trimmed
+    to the union of their neighbours' regions grown by one voxel, from the slices nearest to
+    regular ones outwards. Returns (mask, slices trimmed)."""
+    area = mask.sum(axis=(0, 1))
+    has = np.flatnonzero(area)
+    if len(has) < 5:
+        return mask, 0
+    leaky = np.flatnonzero(area > LEAK_FACTOR * float(np.median(area[has])))
+    regular = np.setdiff1d(has, leaky)
+    if not leaky.size or not regular.size:
+        return mask, 0
+    mask = mask.copy()
+    todo = set(leaky.tolist())
+    for k in sorted(leaky, key=lambda k: int(np.min(np.abs(regular - k)))):
+        prior = np.zeros(mask.shape[:2], bool)
+        for kk in (k - 1, k + 1):
+            if 0 <= kk < mask.shape[2] and kk not in todo:  # regular or already trimmed
+                prior |= mask[:, :, kk]
+        mask[:, :, k] &= ndimage.binary_dilation(prior, structure=np.ones((3, 3), bool))
+        todo.discard(k)
+    return mask, len(leaky)
+
+
+def _refill_gaps(mask: np.ndarray, dark: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, int]:
+    """Axial slices of ``mask`` that are empty between slices with voxels (and ``allowed``: the
+    structure was followed through them) take their neighbours' region grown by one voxel within
+    ``dark``, holes filled, from the nearest filled slices inwards. Returns (mask, slices filled)."""
+    has = mask.any(axis=(0, 1))
+    idx = np.flatnonzero(has)
+    if len(idx) < 2:
+        return mask, 0
+    gaps = [k for k in range(idx[0] + 1, idx[-1]) if not has[k] and allowed[k]]
+    if not gaps:
+        return mask, 0
+    mask = mask.copy()
+    filled = 0
+    for k in sorted(gaps, key=lambda k: int(np.min(np.abs(idx - k)))):
+        prior = np.zeros(mask.shape[:2], bool)
+        for kk in (k - 1, k + 1):
+            prior |= mask[:, :, kk]
+        if not prior.any():
+            continue
+        grown = ndimage.binary_dilation(prior, structure=np.ones((3, 3), bool)) & dark[:, :, k]
+        if grown.any():
+            mask[:, :, k] = ndimage.binary_fill_holes(grown)
+            filled += 1
+    return mask, filled
+
+
 # -- per-slice borders ----------------------------------------------------------------------------
 def _levels(img2: np.ndarray, core: np.ndarray, centre, spacing2) -> tuple[float, float]:
     """Cord level (median within 1.5 mm of ``centre``) and CSF level (90th percentile of the
@@ -290,6 +399,7 @@ def _follow_tube(img: np.ndarray, thresholds, spacing, *, area_mm2, fraction: fl
     sp = np.asarray(spacing, float)
     cands = _slice_candidates(img, thresholds, sp, area_mm2, max_inside)
     chain = _track(cands, sp, max_step_mm=max_step_mm, max_gap=int(np.ceil(max_gap_mm / sp[2])))
+    chain = _on_axis(chain, sp)
     length = (chain[-1].k - chain[0].k + 1) * sp[2] if chain else 0.0
     metrics = {"tracked_length_mm": float(length), "slices_tracked": len(chain)}
     if not chain:
@@ -411,10 +521,14 @@ def _segment_mri(img: np.ndarray, spacing, params: CordParams, progress: Progres
 
 
 def _centreline(cord: np.ndarray, grid: Volume, *, sigma_mm: float = 1.5) -> np.ndarray:
+    """Centre (RAS mm) of each axial slice of ``cord`` (on the RAS-aligned ``grid``), inferior to
+    superior, without the centres off the line (:func:`seg_common.drop_outliers`), smoothed
+    along it (Gaussian, ``sigma_mm``)."""
     ks = [k for k in range(cord.shape[2]) if cord[:, :, k].any()]
     if not ks:
         return np.zeros((0, 3))
     pts = np.array([[*np.argwhere(cord[:, :, k]).mean(axis=0), k] for k in ks], float)
+    pts = pts[~outlier_points(pts * grid.spacing, window_mm=AXIS_WINDOW_MM)]
     if len(pts) >= 3 and sigma_mm > 0:
         pts[:, :2] = ndimage.gaussian_filter1d(pts[:, :2], sigma=sigma_mm / grid.spacing[2], axis=0, mode="nearest")
     return grid.ijk_to_ras(pts)
@@ -533,10 +647,20 @@ def segment_cord(volume: Volume, *, contrast: str, params: CordParams | None = N
                           "(documented setting): the image does not separate the cord")
     if cord is None:
         return CordResult(False, reason, contrast, metrics=metrics)
+    followed = cord.any(axis=(0, 1))  # the slices the cord was followed through
     if tumor_w is not None:
         sac = sac | (cord & tumor_w)
         cord = cord & ~tumor_w
         metrics["tumor_voxels_excluded"] = int(tumor_w.sum())
+    on_axis = _drop_stray_pieces(cord, sp)
+    metrics["stray_voxels_dropped"] = int(np.count_nonzero(cord & ~on_axis))
+    cord = on_axis
+    if tumor_w is not None and contrast != "ct":
+        cord, metrics["slices_trimmed"] = _trim_leaks(cord)
+        # where the enclosed region was the tumor only (a CSF cleft between it and the cord), the
+        # cord continues from its neighbours within the dark voxels outside the tumor
+        dark = (work < levels[0] + params.boundary_fraction * (levels[1] - levels[0])) & ~tumor_w
+        cord, metrics["slices_refilled"] = _refill_gaps(cord, dark, followed)
     progress(0.9, "centreline and resampling")
     centreline = _centreline(cord, grid)
     out_cord = mask_to_grid(cord, grid, volume)

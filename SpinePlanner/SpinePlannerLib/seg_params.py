@@ -178,6 +178,33 @@ class VertebraeParams:
         Endplates are looked for within this distance (mm) above and below a disc voxel.
     min_disc_score : float
         Smallest fraction of the body footprint showing the disc pattern for a disc.
+    disc_peak_fraction : float
+        Disc candidates are the peaks of the disc score reaching at least this fraction of the
+        median height of its peaks (and ``min_disc_score``); the regular set among them is kept
+        (documented setting).
+    disc_tilt_max_deg : float
+        Disc planes are scored tilted in the sagittal plane (anterior end up or down) by up to
+        this angle (degrees) from the axial plane of the canal-following box, for discs that are
+        not axial (the lumbosacral disc, 30-40 degrees in a lordotic spine); 0 scores axial
+        planes only (documented setting).
+    disc_tilt_step_deg : float
+        Step (degrees) between scored tilts.
+    disc_regularity_weight : float
+        Weight of the spacing penalty when the disc set is chosen among the candidates: the set
+        maximises the candidates' scores above the candidate threshold (relative to the median
+        peak height, at most 1 each) minus this weight times ``ln(gap / pitch)**2`` per gap
+        between consecutive discs, ``pitch`` being the period of the candidates' positions (a peak
+        inside a body, splitting it into two short parts, costs more than it earns; documented
+        setting, not a published value).
+    min_edge_body_pitch : float
+        A disc leaving less than this many vertebral pitches (the median gap between the chosen
+        discs) of tracked canal beyond it, at either end, is not kept: the sliver is left to its
+        neighbour (at the caudal end it is typically the rudimentary S1/S2 disc inside the
+        sacrum; documented setting).
+    disc_box_smoothing_mm : float
+        Gaussian smoothing (sigma, mm, cranio-caudal) of the canal centre line that the disc box
+        follows, so that a jump of the tracked centre (e.g. at the lumbosacral junction) does
+        not shear the box (documented setting).
     disc_search_mm : tuple of float
         (min, max) vertebral pitch (mm): discs closer than the minimum are one disc.
     min_body_height_mm : float
@@ -193,8 +220,8 @@ class VertebraeParams:
     anchor_ras : tuple of float or None
         RAS (mm) point inside the named vertebra.
     auto_anchor : bool
-        Try automatic anchoring without a user anchor: the sacrum (the vertebra above it = L5),
-        else the lowest vertebra bearing ribs on both sides (= T12).
+        Try automatic anchoring without a user anchor: C2 (CT), else the sacrum (the vertebra
+        above it = L5), else the lowest vertebra bearing ribs on both sides (= T12).
     sacrum_anchor : bool
         Look for the sacrum as an automatic anchor (CT; takes precedence over the last rib).
     sacrum_min_height_mm : float
@@ -209,6 +236,31 @@ class VertebraeParams:
     sacrum_min_fraction : float
         Smallest fraction of the slices below the lowest disc showing both the alae and iliac
         bone on both sides.
+    c2_anchor : bool
+        Look for C2 (the axis: the dens rising from the most cranial body into the C1 ring) as an
+        automatic anchor (CT; takes precedence over the sacrum and the last rib) and label C1.
+    dens_width_mm : tuple of float
+        (min, max) left-right width (mm) of the narrow bony column rising from the most cranial
+        body slot that counts as the dens (adult dens about 8-11 mm wide; lower cervical bodies
+        are 15 mm or wider; documented setting, not a published cut-off).
+    dens_min_height_mm : float
+        Shortest run (mm) of that narrow column above the body for a dens (the adult dens rises
+        about 15 mm; documented setting).
+    c1_gap_contrast_hu : float
+        When the bone of the dens and of the C1 anterior arch touch on the working grid, the
+        atlanto-dental joint must still show as a dip of at least this much (HU) below the lower
+        of the two bone peaks along the antero-posterior line (documented setting).
+    c1_arch_max_depth_mm : float
+        Largest antero-posterior thickness (mm) of the bone in front of the dens that counts as
+        the C1 anterior arch (C1 has no body; a vertebral body is 15 mm deep or more; documented
+        setting).
+    c1_lateral_mass_mm : float
+        The C1 lateral masses are looked for within this distance (mm) beyond the dens's left
+        and right borders, past a soft-tissue gap (documented setting).
+    c2_max_canal_above_mm : float
+        The bony canal may continue at most this far (mm) above the top of the dens (the C1 ring
+        and the foramen magnum); a canal running further means the column is not the dens
+        (documented setting).
     """
 
     working_spacing_mm: float = 1.5
@@ -222,6 +274,12 @@ class VertebraeParams:
     disc_contrast_hu: float = 50.0
     endplate_window_mm: float = 6.0
     min_disc_score: float = 0.1
+    disc_peak_fraction: float = 0.5
+    disc_tilt_max_deg: float = 40.0
+    disc_tilt_step_deg: float = 5.0
+    disc_regularity_weight: float = 2.0
+    min_edge_body_pitch: float = 0.6
+    disc_box_smoothing_mm: float = 9.0
     disc_search_mm: tuple[float, float] = (15.0, 45.0)
     min_body_height_mm: float = 9.0
     arch_depth_mm: float = 12.0
@@ -236,6 +294,13 @@ class VertebraeParams:
     sacrum_ala_half_width_mm: float = 40.0
     sacrum_iliac_range_mm: tuple[float, float] = (55.0, 160.0)
     sacrum_min_fraction: float = 0.5
+    c2_anchor: bool = True
+    dens_width_mm: tuple[float, float] = (6.0, 14.0)
+    dens_min_height_mm: float = 8.0
+    c1_gap_contrast_hu: float = 80.0
+    c1_arch_max_depth_mm: float = 10.0
+    c1_lateral_mass_mm: float = 25.0
+    c2_max_canal_above_mm: float = 30.0
 
     def __post_init__(self):
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
@@ -246,6 +311,15 @@ class VertebraeParams:
             raise ValueError(f"sacrum_iliac_range_mm must be (min, max) with 0 < min < max, got {self.sacrum_iliac_range_mm}")
         self.sacrum_iliac_range_mm = (float(lo), float(hi))
         check_range("sacrum_min_fraction", self.sacrum_min_fraction, 0.0, 1.0)
+        lo, hi = self.dens_width_mm
+        if not 0 < lo < hi:
+            raise ValueError(f"dens_width_mm must be (min, max) with 0 < min < max, got {self.dens_width_mm}")
+        self.dens_width_mm = (float(lo), float(hi))
+        check_range("dens_min_height_mm", self.dens_min_height_mm, 2.0, 40.0)
+        check_range("c1_gap_contrast_hu", self.c1_gap_contrast_hu, 0.0, 1000.0)
+        check_range("c1_arch_max_depth_mm", self.c1_arch_max_depth_mm, 2.0, 30.0)
+        check_range("c1_lateral_mass_mm", self.c1_lateral_mass_mm, 5.0, 60.0)
+        check_range("c2_max_canal_above_mm", self.c2_max_canal_above_mm, 0.0, 100.0)
         check_range("bone_hu", self.bone_hu, 50.0, 2000.0)
         check_range("cancellous_hu", self.cancellous_hu, 0.0, self.bone_hu)
         check_range("spine_radius_mm", self.spine_radius_mm, 20.0, 150.0)
@@ -253,6 +327,12 @@ class VertebraeParams:
         check_range("body_depth_mm", self.body_depth_mm, 20.0, 150.0)
         check_range("endplate_window_mm", self.endplate_window_mm, 1.0, 20.0)
         check_range("min_disc_score", self.min_disc_score, 0.0, 1.0)
+        check_range("disc_peak_fraction", self.disc_peak_fraction, 0.0, 1.0)
+        check_range("disc_tilt_max_deg", self.disc_tilt_max_deg, 0.0, 60.0)
+        check_range("disc_tilt_step_deg", self.disc_tilt_step_deg, 0.5, 30.0)
+        check_range("disc_regularity_weight", self.disc_regularity_weight, 0.0, 20.0)
+        check_range("min_edge_body_pitch", self.min_edge_body_pitch, 0.0, 2.0)
+        check_range("disc_box_smoothing_mm", self.disc_box_smoothing_mm, 0.0, 50.0)
         lo, hi = self.disc_search_mm
         if not 0 < lo < hi:
             raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
@@ -333,6 +413,11 @@ class VertebraeMRIParams:
     cortex_mm : float
         The marrow region is grown by this thickness (mm) for the cortical shell, dark on T1 and
         T2 and not separable from its surroundings on MRI.
+    replaced_marrow_contrast : float
+        A body-length plateau of the band profile whose level differs from the neighbouring
+        bodies' marrow by more than this fraction (relative) is a body whose marrow is replaced
+        (e.g. by a lytic metastasis): it counts as a body between its discs and its outline is
+        taken from the neighbouring bodies (documented setting, not a published threshold).
     """
 
     working_spacing_mm: float = 1.0
@@ -355,6 +440,7 @@ class VertebraeMRIParams:
     sac_margin_mm: float = 1.0
     opening_mm: float = 2.0
     cortex_mm: float = 1.0
+    replaced_marrow_contrast: float = 0.25
 
     def __post_init__(self):
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 3.0)
@@ -379,6 +465,75 @@ class VertebraeMRIParams:
         check_range("sac_margin_mm", self.sac_margin_mm, 0.0, 10.0)
         check_range("opening_mm", self.opening_mm, 0.0, 5.0)
         check_range("cortex_mm", self.cortex_mm, 0.0, 5.0)
+        check_range("replaced_marrow_contrast", self.replaced_marrow_contrast, 0.05, 5.0)
+
+
+@dataclass
+class CystEdemaParams:
+    """Cyst and edema segments next to an intradural tumor (:mod:`seg_cyst_edema`).
+
+    Intensity levels are measured on the case itself: the normal cord (histogram mode inside the
+    cord mask) and the CSF (the cord pass's CSF median on T2; the median of the T2-defined CSF on
+    T1/T1c). Every value below is a documented setting chosen on the project's phantoms, not a
+    published threshold.
+
+    Attributes
+    ----------
+    smoothing_mm : float
+        Gaussian smoothing (sigma, mm) of T2, T1 and T1c before the intensity rules.
+    fluid_fraction_t2 : float
+        Fluid on T2: at least ``cord + f * (CSF - cord)`` (cysts are CSF-bright).
+    fluid_fraction_t1 : float
+        Fluid on T1 (or T1c): at most ``CSF + f * (cord - CSF)`` (cysts are CSF-dark).
+    edema_fraction_t2 : float
+        Edema on T2: at least ``cord + f * (CSF - cord)`` and below the fluid level.
+    min_enhancement : float
+        The tumor enhances when its 90th-percentile T1c exceeds the cord's level by this fraction
+        of the cord's level; without enhancement edema is not separated from tumor.
+    enhancing_fraction : float
+        Enhancing voxels: T1c at least ``cord + f * (tumor - cord)`` (0.5: half-maximum).
+    adjoin_mm : float
+        A cyst or edema region must come within this distance (mm) of the tumor (edema: of the
+        tumor or a cyst).
+    min_cyst_ml, min_edema_ml : float
+        Smallest volumes (mL) reported as a cyst (each region) or as edema (in total).
+    edema_core_mm : float
+        Edema is first found this far (mm) inside edema-like tissue and away from the solid
+        tumor, where partial-volume voxels of the cord surface and of the tumor's border cannot
+        mimic it, then grown back ``regrow_steps`` voxel layers into edema-like voxels.
+    regrow_steps : int
+        Voxel layers (face-connected) the edema core grows back.
+    search_mm : float
+        Only the region within this distance (mm) of the tumor's bounding box is examined; a
+        fluid region reaching its faces is the subarachnoid space, not a cyst.
+    """
+
+    smoothing_mm: float = 0.3
+    fluid_fraction_t2: float = 0.7
+    fluid_fraction_t1: float = 0.5
+    edema_fraction_t2: float = 0.25
+    min_enhancement: float = 0.25
+    enhancing_fraction: float = 0.5
+    adjoin_mm: float = 2.5
+    min_cyst_ml: float = 0.03
+    min_edema_ml: float = 0.05
+    edema_core_mm: float = 1.0
+    regrow_steps: int = 2
+    search_mm: float = 60.0
+
+    def __post_init__(self):
+        check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
+        check_range("fluid_fraction_t2", self.fluid_fraction_t2, 0.3, 0.95)
+        check_range("fluid_fraction_t1", self.fluid_fraction_t1, 0.05, 0.9)
+        check_range("edema_fraction_t2", self.edema_fraction_t2, 0.05, self.fluid_fraction_t2)
+        check_range("min_enhancement", self.min_enhancement, 0.0, 5.0)
+        check_range("enhancing_fraction", self.enhancing_fraction, 0.1, 0.9)
+        check_range("adjoin_mm", self.adjoin_mm, 0.0, 20.0)
+        check_range("min_cyst_ml", self.min_cyst_ml, 0.0, 50.0)
+        check_range("min_edema_ml", self.min_edema_ml, 0.0, 50.0)
+        check_range("edema_core_mm", self.edema_core_mm, 0.0, 5.0)
+        check_range("regrow_steps", self.regrow_steps, 0, 10)
+        check_range("search_mm", self.search_mm, 5.0, 300.0)
 
 
 @dataclass
@@ -401,6 +556,8 @@ class SegmentationParams:
     cord, tumor, vertebrae : the engines' own parameters.
     vertebrae_mri : VertebraeMRIParams
         Vertebral bodies on MRI (used when there is no CT; the anchor is ``vertebrae``'s).
+    cyst_edema : CystEdemaParams
+        Cyst and edema segments next to the tumor.
     """
 
     cord_engine: str = "classical"
@@ -414,6 +571,7 @@ class SegmentationParams:
     tumor: TumorParams = field(default_factory=TumorParams)
     vertebrae: VertebraeParams = field(default_factory=VertebraeParams)
     vertebrae_mri: VertebraeMRIParams = field(default_factory=VertebraeMRIParams)
+    cyst_edema: CystEdemaParams = field(default_factory=CystEdemaParams)
 
     def __post_init__(self):
         for name in ("cord_engine", "tumor_engine"):
@@ -444,13 +602,13 @@ def _dataclass_from_dict(cls, data: dict, where: str):
 def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
     """Build :class:`SegmentationParams` from ``ctx.params["segmentation"]``.
 
-    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` / ``vertebrae_mri`` dicts, and the short form
+    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` / ``vertebrae_mri`` / ``cyst_edema`` dicts, and the short form
     ``{"anchor": {"level": "L1", "ras": [r, a, s]}}`` for a user-named vertebra.
     """
     data = dict(data or {})
     nested = {}
     for key, cls in (("cord", CordParams), ("tumor", TumorParams), ("vertebrae", VertebraeParams),
-                     ("vertebrae_mri", VertebraeMRIParams)):
+                     ("vertebrae_mri", VertebraeMRIParams), ("cyst_edema", CystEdemaParams)):
         sub = dict(data.pop(key, {}) or {})
         if key == "vertebrae" and "anchor" in data:
             anchor = data.pop("anchor") or {}
@@ -460,4 +618,5 @@ def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
     top = _dataclass_from_dict(SegmentationParams, {k: v for k, v in data.items()}, "segmentation")
     top.cord, top.tumor, top.vertebrae = nested["cord"], nested["tumor"], nested["vertebrae"]
     top.vertebrae_mri = nested["vertebrae_mri"]
+    top.cyst_edema = nested["cyst_edema"]
     return top

@@ -9,31 +9,43 @@ On a RAS-aligned working grid (axial slices ``[:, :, k]``):
 2. *Bone*: voxels above ``cancellous_hu`` closed over one in-plane voxel and hole-filled per
    slice (cortex encloses cancellous bone), plus everything above ``bone_hu``; the canal is
    removed. Spine bone is the bone within ``spine_radius_mm`` of the canal centre.
-3. *Discs*: in a box in front of the canal (straightened along the canal), a disc is a dark
-   slab *sandwiched* between two bright endplates within ``endplate_window_mm`` above and
-   below; the score of a slice is the fraction of the body footprint showing that pattern.
-   Peaks of the score at least ``disc_search_mm[0]`` apart are discs; bodies lie between them.
+3. *Discs*: in a box in front of the canal (straightened along the canal line smoothed over
+   ``disc_box_smoothing_mm``), a disc is a dark slab *sandwiched* between two bright endplates
+   within ``endplate_window_mm`` above and below; the score of a slice is the fraction of the
+   body footprint showing that pattern on the best plane through the slice tilted in the
+   sagittal plane by up to ``disc_tilt_max_deg`` (the lumbosacral disc is steep). Among the
+   score's peaks the disc set is chosen for score and regularity (a dynamic programme that
+   penalises gaps off the vertebral pitch, ``disc_regularity_weight``), so that a dark band
+   inside a body does not split it. Bodies lie between the disc planes (their markers follow
+   the tilt); each disc's position and tilt are reported.
 4. *Posterior arches*: behind the canal the laminae of consecutive vertebrae are separated by
    the interlaminar spaces; runs of bone there are arches. An arch belongs to the vertebra whose
-   body range (from its lower disc up to its upper disc) contains the arch's upper end; a second
-   arch claiming the same body belongs to the next vertebra up (possibly one whose body lies
-   above the field of view).
+   body range (from its lower disc up to its upper disc) contains the arch's upper end; the
+   runs are aligned with the vertebrae in order (one run per vertebra, vertebrae above the
+   field of view included), so one arch reaching past its disc (the L5 spinous process in a
+   lordotic spine) does not shift the arches above it.
 5. *Labels*: a marker watershed on the negative distance transform of the spine bone floods
    from the body and arch markers, so borders fall at the narrow necks (facet joints, discs).
    Bone reaching beyond ``spine_radius_mm`` laterally is a rib: it is flooded with its own
    marker and the vertebrae touching a rib on both sides are rib-bearing.
 6. *Sacrum*: the bone below the lowest disc is the sacrum when it runs at least
-   ``sacrum_min_height_mm`` caudally without a disc gap and, in at least ``sacrum_min_fraction``
+   ``sacrum_min_height_mm`` caudally (without a disc gap within the tracked canal; below the
+   canal's end, as long as bone lies near the midline) and, in at least ``sacrum_min_fraction``
    of its slices, the bone mass fused to the body reaches ``sacrum_ala_half_width_mm`` on both
    sides (alae) and bone lies on both sides within ``sacrum_iliac_range_mm`` of the canal
    centre (sacroiliac joints, iliac wings).
-7. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else from the
+7. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else from C2
+   (the most cranial body with the dens rising from it into a C1 ring, see
+   :mod:`seg_vertebrae_cervical`; 7 cervical vertebrae is near-invariant; reliable only when
+   the C1 ring is seen; C1 is then split off the C2 label), else from the
    sacrum (S1; the lowest mobile vertebra above it is L5: assumes 5 lumbar vertebrae and no
    lumbosacral transitional vertebra, flagged), else the lowest vertebra bearing ribs on both
    sides is T12 (assumes 12 rib pairs: flagged), else the levels stay unnamed (``V1``... cranial
    to caudal) and the result says it is not anchored. When the sacrum and the last rib are
    both seen, ``anchor_consistency`` says whether they name the levels alike (a warning when
-   not: transitional vertebra or 11/13 rib pairs). The cervical anchor (C2) is not looked for.
+   not: transitional vertebra or 11/13 rib pairs); when C2 and the first rib pair are both
+   seen, whether the most cranial rib-bearing vertebra is T1 counted from C2 (a warning when
+   not: cervical rib or a missed level).
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ from skimage.segmentation import watershed
 from .context import Progress, no_progress
 from .seg_common import labels_to_grid, mask_to_grid, working_grid
 from .seg_params import LEVEL_NAMES, CordParams, VertebraeParams
+from .seg_vertebrae_cervical import anchor_evidence, c2_evidence, label_c1
 from .volume import Volume
 
 
@@ -67,11 +80,13 @@ class VertebraeResult:
     names : dict[int, str]
         Level index -> name (``"T12"``; ``"V3"`` when not anchored).
     method : str
-        ``"user anchor"``, ``"sacrum"``, ``"last rib"`` or ``"unanchored"``.
+        ``"user anchor"``, ``"C2"``, ``"sacrum"``, ``"last rib"`` or ``"unanchored"``.
     anchor : dict or None
-        What anchored the names (level, RAS point or the rib-bearing vertebra).
+        What anchored the names (level, RAS point or the rib-bearing vertebra; for C2 the level
+        index and the evidence: dens height and width in mm, whether the C1 ring was seen).
     reliable : bool
-        False when the names are not anchored or the anchor is an assumption to confirm.
+        False when the names are not anchored or the anchor is an assumption to confirm (C2 is
+        reliable when both the dens and the C1 ring are seen).
     vertebrae : list of dict
         Per level: index, name, voxels, centroid and body S range (RAS mm), canal centre at
         mid-body (RAS mm), whether ribs attach, whether the body is in the field of view.
@@ -79,6 +94,14 @@ class VertebraeResult:
     anchor_consistency : dict or None
         When both the sacrum and the last rib are seen: ``{"sacrum_says": name of the last
         rib-bearing vertebra counted from the sacrum, "last_rib_says": "T12", "agree": bool}``.
+        When C2 is found and a vertebra bears ribs on both sides, also ``"c2_says"``
+        (the most cranial rib-bearing vertebra counted from C2), ``"first_rib_says": "T1"`` and
+        ``"c2_agrees"``; ``"agree"`` is then true only when every pair agrees.
+    discs : list of dict
+        The discs between the bodies, inferior to superior: ``centre_ras`` (RAS mm, the disc
+        plane at the body's mid-depth), ``tilt_deg`` (sagittal tilt of the plane from the axial
+        plane of the canal-following box, degrees; positive = anterior end cranial) and ``score``
+        (fraction of the body footprint showing the disc pattern).
     """
 
     found: bool
@@ -92,6 +115,7 @@ class VertebraeResult:
     vertebrae: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     anchor_consistency: dict | None = None
+    discs: list = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready ``plan["vertebrae"]`` section."""
@@ -107,6 +131,8 @@ class VertebraeResult:
         }
         if self.anchor_consistency is not None:
             out["anchor_consistency"] = dict(self.anchor_consistency)
+        if self.discs:
+            out["discs"] = [dict(d) for d in self.discs]
         return out
 
 
@@ -146,26 +172,130 @@ def _straight_box(img: np.ndarray, centres: np.ndarray, half_i: int, j_from: int
     return out
 
 
-def _disc_score(box: np.ndarray, spacing, params: VertebraeParams) -> tuple[np.ndarray, np.ndarray]:
-    """Per slice, the fraction of the body footprint where a dark slab lies between two bright
-    endplates (``endplate_hu``) within ``endplate_window_mm`` above and below."""
+def _shear_k(vol: np.ndarray, slope: float, j_pivot: float, fill) -> np.ndarray:
+    """``out[:, j, k] = vol[:, j, k + round(slope * (j - j_pivot))]`` (``fill`` outside): a plane
+    through slice ``k`` at column ``j_pivot`` rising ``slope`` slices per column becomes slice ``k``."""
+    out = np.full_like(vol, fill)
+    nk = vol.shape[2]
+    for j in range(vol.shape[1]):
+        s = int(round(slope * (j - j_pivot)))
+        if abs(s) >= nk:
+            continue
+        if s >= 0:
+            out[:, j, :nk - s] = vol[:, j, s:]
+        else:
+            out[:, j, -s:] = vol[:, j, :nk + s]
+    return out
+
+
+def _disc_score(box: np.ndarray, spacing, params: VertebraeParams):
+    """Per slice of the straightened box (``[i, j, k]``, ``j`` from the canal towards the bodies),
+    the fraction of the body footprint where a dark slab lies between two bright endplates
+    (``endplate_hu``) within ``endplate_window_mm`` above and below, on the best of the disc planes
+    through that slice tilted in the sagittal plane by up to ``disc_tilt_max_deg``.
+
+    Returns ``(score, tilt_deg, j_pivot)``: per slice the score and the tilt (degrees; positive =
+    the anterior end of the disc lies cranial) of the best plane, and the box column (the
+    footprint's mean ``j``) where every plane passes through its slice.
+    """
     sp = np.asarray(spacing, float)
     nk = box.shape[2]
     size = max(3, int(round(30.0 / sp[2])))
     footprint = ndimage.uniform_filter1d(box, size=size, axis=2, mode="nearest") > params.footprint_hu
     x = ndimage.gaussian_filter(box, sigma=(1.0 / sp[0], 1.0 / sp[1], 0.0))
     w = max(1, int(round(params.endplate_window_mm / sp[2])))
-    score = np.zeros(nk)
-    for k in range(nk):
-        f = footprint[:, :, k]
-        if not f.any() or k == 0 or k == nk - 1:
-            continue
-        below = x[:, :, max(0, k - w):k].max(axis=2)
-        above = x[:, :, k + 1:k + w + 1].max(axis=2)
+    j_fp = np.argwhere(footprint)[:, 1]
+    if not len(j_fp):
+        return np.zeros(nk), np.zeros(nk), (box.shape[1] - 1) / 2.0
+    j_pivot = float(j_fp.mean())
+    a_max, step = params.disc_tilt_max_deg, params.disc_tilt_step_deg
+    n_side = int(np.floor(a_max / step + 1e-9))
+    tilts = np.arange(-n_side, n_side + 1) * step  # 0 in the middle: ties keep the axial plane
+    tilts = tilts[np.argsort(np.abs(tilts), kind="stable")]
+    best = np.full(nk, -1.0)
+    best_tilt = np.zeros(nk)
+    for tilt in tilts:
+        slope = float(np.tan(np.radians(tilt)) * sp[1] / sp[2])
+        xs = _shear_k(x, slope, j_pivot, -1000.0) if tilt else x
+        fs = _shear_k(footprint, slope, j_pivot, False) if tilt else footprint
+        below = np.full(xs.shape, -np.inf, np.float32)
+        above = np.full(xs.shape, -np.inf, np.float32)
+        for d in range(1, w + 1):
+            below[:, :, d:] = np.maximum(below[:, :, d:], xs[:, :, :-d])
+            above[:, :, :-d] = np.maximum(above[:, :, :-d], xs[:, :, d:])
         walls = np.minimum(below, above)
-        sandwich = (walls > params.endplate_hu) & (walls - x[:, :, k] > params.disc_contrast_hu) & f
-        score[k] = sandwich.sum() / f.sum()
-    return ndimage.uniform_filter1d(score, size=3, mode="nearest") if nk >= 3 else score, footprint
+        sandwich = (walls > params.endplate_hu) & (walls - xs > params.disc_contrast_hu) & fs
+        n_fp = fs.sum(axis=(0, 1))
+        score = np.where(n_fp > 0, sandwich.sum(axis=(0, 1)) / np.maximum(n_fp, 1), 0.0)
+        score[[0, -1]] = 0.0
+        if nk >= 3:
+            score = ndimage.uniform_filter1d(score, size=3, mode="nearest")
+        better = score > best
+        best[better] = score[better]
+        best_tilt[better] = tilt
+    return np.maximum(best, 0.0), best_tilt, j_pivot
+
+
+def _select_discs(score: np.ndarray, k_first: int, k_last: int, min_gap: int, max_gap: int, min_body: int,
+                  params: VertebraeParams) -> list[int]:
+    """The regular disc set among the peaks of ``score`` (slices, inferior to superior).
+
+    Candidates are the peaks with at least ``min_body`` slices of tracked canal beyond them on
+    both sides (a disc needs a body in view on each side) reaching ``threshold = max(min_disc_score,
+    disc_peak_fraction * ref)``, ``ref`` being the median height of the peaks at least ``min_gap``
+    apart (robust to one outlying peak). A dynamic programme over the candidates (consecutive discs
+    at least ``min_gap`` slices apart) maximises ``sum(min(1, (score - threshold) / ref)) -
+    disc_regularity_weight * sum(ln(gap / pitch)**2)``: a disc earns its score above the threshold,
+    a gap off the pitch costs. ``pitch`` (slices) comes from the candidates' positions: the
+    largest period in ``[min_gap, max_gap]`` where the phase coherence (the modulus of the
+    score-weighted mean of ``exp(2 pi i k / period)``) peaks at 0.7 or more of its maximum (a
+    lattice of discs is also coherent at half its pitch, not at twice it).
+    Finally a disc leaving less than ``e = min_edge_body_pitch`` pitches of canal beyond it, where
+    the tracked canal ends at least ``e`` pitches inside the image, is dropped: too little of a
+    body to separate (at the caudal end typically the rudimentary S1/S2 disc inside the sacrum,
+    whose canal curves away). At the edges of the field of view a cut body is kept.
+    """
+    inside = np.zeros(len(score), bool)
+    inside[k_first + min_body:max(k_first + min_body, k_last - min_body + 1)] = True
+    spaced, _ = find_peaks(np.where(inside, score, 0.0), height=max(params.min_disc_score, 1e-6), distance=min_gap)
+    if not len(spaced):
+        return []
+    ref = float(np.median(score[spaced]))
+    height = max(params.min_disc_score, params.disc_peak_fraction * ref)
+    peaks, _ = find_peaks(np.concatenate([[0.0], np.where(inside, score, 0.0), [0.0]]), height=height)
+    cand = peaks - 1
+    if len(cand) <= 1:
+        return [int(c) for c in cand]
+    reward = np.minimum(1.0, (score[cand] - height) / max(ref, 1e-6))
+    weight = np.minimum(score[cand], 2.0 * ref)
+    periods = np.arange(float(min_gap), float(max(max_gap, min_gap)) + 1e-9, 0.25)
+    coherence = np.abs(np.exp(2j * np.pi * cand[None, :] / periods[:, None]) @ weight) / weight.sum()
+    lobes = [i for i in range(len(periods)) if coherence[i] >= 0.7 * coherence.max()
+             and coherence[i] >= coherence[max(i - 1, 0)] and coherence[i] >= coherence[min(i + 1, len(periods) - 1)]]
+    pitch = float(periods[lobes[-1]])
+    n = len(cand)
+    total = reward.copy()
+    prev = np.full(n, -1)
+    for i in range(1, n):
+        for h in range(i):
+            gap = cand[i] - cand[h]
+            if gap < min_gap:
+                continue
+            v = total[h] + reward[i] - params.disc_regularity_weight * np.log(gap / pitch) ** 2
+            if v > total[i]:
+                total[i], prev[i] = v, h
+    i = int(np.argmax(total))
+    chosen = []
+    while i >= 0:
+        chosen.append(int(cand[i]))
+        i = int(prev[i])
+    chosen = sorted(chosen)
+    edge = params.min_edge_body_pitch * (float(np.median(np.diff(chosen))) if len(chosen) >= 2 else pitch)
+    while chosen and k_first >= edge and chosen[0] - k_first < edge:
+        chosen = chosen[1:]
+    while chosen and len(score) - 1 - k_last >= edge and k_last - chosen[-1] < edge:
+        chosen = chosen[:-1]
+    return chosen
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -310,20 +440,25 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     sign = 1 if front >= back else -1
 
     progress(0.4, "discs")
+    # the disc box follows a smoothed canal line: a jump of the tracked centre would shear it
+    box_centres = centres.copy()
+    if params.disc_box_smoothing_mm > 0:
+        box_centres = ndimage.gaussian_filter1d(centres, params.disc_box_smoothing_mm / sp[2], axis=0, mode="nearest")
     if sign > 0:
-        box = _straight_box(img, centres, half_i, j_near, j_far, -1000.0)
+        box = _straight_box(img, box_centres, half_i, j_near, j_far, -1000.0)
     else:
-        box = _straight_box(img, centres, half_i, -j_far, -j_near, -1000.0)[:, ::-1, :]
-    score, footprint = _disc_score(box, sp, params)
+        box = _straight_box(img, box_centres, half_i, -j_far, -j_near, -1000.0)[:, ::-1, :]
+    score, tilt, j_pivot = _disc_score(box, sp, params)
     score[:k_first] = 0.0
     score[k_last + 1:] = 0.0
     min_gap = max(1, int(round(params.disc_search_mm[0] / sp[2])))
-    peaks, _ = find_peaks(score, height=max(params.min_disc_score, 0.55 * float(score.max(initial=0))),
-                          distance=min_gap)
-    discs = [int(p) for p in peaks]
-    bounds = [k_first - 1, *discs, k_last + 1]
-    bodies = []  # (k_lo, k_hi) inclusive, inferior to superior
     min_h = max(1, int(round(params.min_body_height_mm / sp[2])))
+    max_gap = max(min_gap, int(round(params.disc_search_mm[1] / sp[2])))
+    discs = _select_discs(score, k_first, k_last, min_gap, max_gap, min_h, params)
+    # disc planes: slice of the plane at box column jb (from the canal towards the bodies)
+    slopes = {d: float(np.tan(np.radians(tilt[d])) * sp[1] / sp[2]) for d in discs}
+    bounds = [k_first - 1, *discs, k_last + 1]
+    bodies = []  # (k_lo, k_hi) inclusive, inferior to superior, at the box's pivot column
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         k0, k1 = lo + 1, hi - 1
         at_edge = lo == k_first - 1 or hi == k_last + 1
@@ -363,33 +498,25 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
 
     # vertebra slots: bodies (inferior to superior); arches claim the body containing their top
     n_b = len(bodies)
-    arch_owner: dict[int, int] = {}
-    taken: set[int] = set()
-    for r in runs:  # runs are ordered inferior to superior
-        top = r[1]
-        slot = None
-        for b, (_k0, _k1, lo, hi) in enumerate(bodies):
-            hi_eff = hi if hi <= k_last else lo + pitch + 1
-            if lo < top <= hi_eff or (b == 0 and top <= lo):
-                slot = b
-                break
-        if slot is None:
-            slot = n_b  # above every body
-        while slot in taken:
-            slot += 1
-        taken.add(slot)
-        arch_owner[r] = slot
+    arch_owner = _assign_arches(runs, bodies, k_last, pitch)
+    taken = set(arch_owner.values())
     n_slots = max([n_b - 1, *taken]) + 1
 
     progress(0.7, "labelling")
     markers = np.zeros(img.shape, np.int32)
-    for b, (k0, k1, lo, hi) in enumerate(bodies):
-        inner = range(k0 + (1 if lo >= k_first else 0), k1 + (0 if hi > k_last else -1) + 1)
-        for k in inner:
-            ci, cj = centres[k]
-            off = (jj - cj) * sp[1] * sign
-            body = (np.abs(ii - ci) * sp[0] <= params.body_half_width_mm * 0.6) & (off > 10.0) & (off < params.body_depth_mm)
-            markers[:, :, k][body & spine[:, :, k]] = b + 1
+    # body markers: between the (tilted) planes of the discs below and above, two slices clear
+    for k in range(k_first, k_last + 1):
+        ci, cj = box_centres[k]
+        off_vox = (jj - cj) * sign
+        region = ((np.abs(ii - ci) * sp[0] <= params.body_half_width_mm * 0.6) & (off_vox * sp[1] > 10.0)
+                  & (off_vox * sp[1] < params.body_depth_mm) & spine[:, :, k])
+        if not region.any():
+            continue
+        jb = off_vox - j_near - (0 if sign > 0 else 1)  # box column of each voxel
+        for b, (_k0, _k1, lo, hi) in enumerate(bodies):
+            above_lo = k >= lo + slopes[lo] * (jb - j_pivot) + 2 if lo >= k_first else True
+            below_hi = k <= hi + slopes[hi] * (jb - j_pivot) - 2 if hi <= k_last else True
+            markers[:, :, k][region & above_lo & below_hi] = b + 1
     for r, slot in arch_owner.items():
         for k in range(r[0], r[1] + 1):
             markers[:, :, k][post_masks[:, :, k]] = slot + 1
@@ -432,6 +559,10 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
 
         slot_ribs.setdefault(owner, set()).add(s_val)
 
+    # C2: the dens rising from the top body into a C1 ring; C1 split off the C2 label
+    c2 = c2_evidence(img, canal, centres, bodies, k_last, sign, sp, params) if params.c2_anchor else None
+    if c2 is not None and c2["anchored"]:
+        ws, _c1_slot = label_c1(ws, c2, img, canal, sp, params)
     present = sorted({int(v) - 1 for v in np.unique(ws) if v > 0})
     if not present:
         return VertebraeResult(False, "no vertebra could be labelled", bone=mask_to_grid(bone, grid, ct))
@@ -447,7 +578,17 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     if params.auto_anchor and params.sacrum_anchor and 0 in index_of:
         sacrum = _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params)
     names, method, anchor, reliable, warnings, consistency = _name_levels(
-        labels, grid, order, index_of, slot_ribs, bodies, params, sacrum)
+        labels, grid, order, index_of, slot_ribs, bodies, params, sacrum, c2)
+    if method == "sacrum" and discs and (discs[0] - k_first) > 1.5 * pitch:
+        warnings.append(f"the sacrum's part within the tracked canal is {(discs[0] - k_first) * sp[2]:.0f} mm tall, "
+                        f"more than 1.5 vertebral pitches ({pitch * sp[2]:.0f} mm): the lumbosacral disc may have "
+                        "been missed (L5 merged with the sacrum, every level above named one too low); confirm")
+    disc_records = []
+    for d in discs:
+        ci, cj = box_centres[d]
+        j_disc = cj + sign * (j_near + j_pivot + (0 if sign > 0 else 1))
+        disc_records.append({"centre_ras": [round(float(v), 2) for v in grid.ijk_to_ras([[ci, j_disc, d]])[0]],
+                             "tilt_deg": float(tilt[d]), "score": round(float(score[d]), 3)})
     vertebrae = []
     for slot in order:
         idx = index_of[slot]
@@ -467,7 +608,69 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",
         labels=labels_to_grid(labels, grid, ct), bone=mask_to_grid(bone, grid, ct), names=names,
         method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings,
-        anchor_consistency=consistency)
+        anchor_consistency=consistency, discs=disc_records)
+
+
+ARCH_DROP_COST, ARCH_MERGE_COST, ARCH_SKIP_COST = 0.5, 0.5, 0.25
+"""Costs (in vertebral pitches) of the arch-to-vertebra alignment (:func:`_assign_arches`): an arch
+run left unassigned, a second run given to the same vertebra, a body without an arch between
+two assigned ones (documented settings)."""
+
+
+def _assign_arches(runs, bodies, k_last: int, pitch: float) -> dict:
+    """Vertebra slot of each posterior-arch run (runs and bodies inferior to superior).
+
+    An arch belongs to the vertebra whose body range (``lo < top <= hi``; the lowest body's range
+    is open caudally, the slots above the bodies follow at ``pitch``) contains the run's upper end
+    ``top``. The runs are aligned with the slots in order (a dynamic programme): each run costs
+    its distance (in pitches) outside its slot's range, a run left out ``ARCH_DROP_COST``, a second
+    run in one slot ``ARCH_MERGE_COST``, a body without an arch between two assigned ones
+    ``ARCH_SKIP_COST``. One misplaced arch (e.g. the L5 spinous process reaching above the
+    L4/L5 disc in a lordotic spine) thus costs less than shifting every arch above it by one.
+    """
+    n_b, m = len(bodies), len(runs)
+    if not m:
+        return {}
+    pitch = max(float(pitch), 1.0)
+    ranges = []
+    for b, (_k0, _k1, lo, hi) in enumerate(bodies):
+        ranges.append((-np.inf if b == 0 else lo, hi if hi <= k_last else lo + pitch + 1))
+    top_hi = ranges[-1][1]
+    for s in range(m + 1):
+        ranges.append((top_hi + s * pitch, top_hi + (s + 1) * pitch))
+    n_s = len(ranges)
+
+    def miss(top, s):
+        a, b = ranges[s]
+        return 0.0 if a < top <= b else min(abs(top - a), abs(top - b)) / pitch
+
+    # cost[L + 1]: best cost so far with L the highest slot used (-1: none)
+    cost = np.full(n_s + 1, np.inf)
+    cost[0] = 0.0
+    back = []
+    for r in runs:
+        new = cost + ARCH_DROP_COST  # the run left out
+        choice = [("drop", L) for L in range(n_s + 1)]
+        for s in range(n_s):
+            m_cost = miss(r[1], s)
+            for L in range(-1, s + 1):
+                if not np.isfinite(cost[L + 1]):
+                    continue
+                skipped = max(0, min(s, n_b) - max(L + 1, 0)) if L >= 0 else 0
+                extra = ARCH_MERGE_COST if L == s else ARCH_SKIP_COST * skipped
+                v = cost[L + 1] + m_cost + extra
+                if v < new[s + 1] - 1e-12:
+                    new[s + 1], choice[s + 1] = v, ("take", L)
+        back.append(choice)
+        cost = new
+    state = int(np.argmin(cost))
+    owner = {}
+    for r, choice in zip(reversed(runs), reversed(back), strict=True):
+        kind, L = choice[state]
+        if kind == "take":
+            owner[r] = state - 1
+            state = L + 1
+    return owner
 
 
 def _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params: VertebraeParams) -> dict | None:
@@ -478,11 +681,19 @@ def _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params: Vertebra
     k0, k1, lo, hi = bodies[0]
     if hi != discs[0] or lo != k_first - 1:
         return None
-    height = (k1 - k0 + 1) * sp[2]
-    if height < params.sacrum_min_height_mm:
-        return None
     ni, nj = bone.shape[:2]
     ii, jj = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
+    # the sacrum curves away from the tracked canal: it continues caudally as long as bone lies
+    # near the midline (within body_half_width_mm laterally, spine_radius_mm antero-posteriorly
+    # of the canal's last centre) in consecutive slices
+    ci, cj = centres[k0]
+    midline = (np.abs(ii - ci) * sp[0] <= params.body_half_width_mm) & (np.abs(jj - cj) * sp[1] <= params.spine_radius_mm)
+    below = 0
+    while k0 - below - 1 >= 0 and (bone[:, :, k0 - below - 1] & midline).any():
+        below += 1
+    height = (k1 - k0 + 1 + below) * sp[2]
+    if height < params.sacrum_min_height_mm:
+        return None
     i_lo, i_hi = params.sacrum_iliac_range_mm
     ala_w, iliac = [], []
     for k in range(k0, k1 + 1):
@@ -504,8 +715,8 @@ def _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params: Vertebra
     fraction = float(both.mean())
     if fraction < params.sacrum_min_fraction:
         return None
-    return {"height_mm": round(float(height), 1), "ala_half_width_mm": round(float(np.median(ala_w[both])), 1),
-            "wide_fraction": round(fraction, 2)}
+    return {"height_mm": round(float(height), 1), "below_canal_mm": round(float(below * sp[2]), 1),
+            "ala_half_width_mm": round(float(np.median(ala_w[both])), 1), "wide_fraction": round(fraction, 2)}
 
 
 def _last_rib_slot(order, slot_ribs):
@@ -533,8 +744,17 @@ def _count_from(n: int, idx: int, level: str) -> dict | None:
 SACRUM_ASSUMPTION = "5 lumbar vertebrae; no lumbosacral transitional vertebra"
 
 
-def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams, sacrum=None):
-    """Names by user anchor, else sacrum, else last rib, else unanchored (see module docstring).
+def _first_rib_slot(order, slot_ribs):
+    """The most cranial vertebra (slot) bearing ribs on both sides, or None."""
+    return next((slot for slot in order if slot_ribs.get(slot) == {-1, 1}), None)
+
+
+C2_EVIDENCE = "dens rising from the most cranial body into a ring without a body (C1)"
+
+
+def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams, sacrum=None,
+                 c2=None):
+    """Names by user anchor, else C2, else sacrum, else last rib, else unanchored (see module docstring).
 
     Returns ``(names, method, anchor, reliable, warnings, anchor_consistency)``.
     """
@@ -557,6 +777,27 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
                 warnings.append(f"the sacrum and the last rib disagree: counted from the sacrum the last "
                                 f"rib-bearing vertebra is {says}, not T12 (lumbosacral transitional vertebra "
                                 "or 11/13 rib pairs?): confirm the levels on a full-spine image")
+    c2_names = c2_idx = None
+    if params.auto_anchor and c2 is not None:
+        if c2["anchored"] and c2["slot"] in index_of:
+            c2_idx = index_of[c2["slot"]]
+            c2_names = _count_from(n, c2_idx, "C2")
+            if c2_names is None:
+                warnings.append(f"C2 found at level index {c2_idx}, but counting from it would name levels "
+                                "outside C1..S5: not used as an anchor")
+        else:
+            warnings.append("a C2-like shape was seen at the top of the spine but does not anchor the "
+                            f"levels: {c2['reason']}")
+        first = _first_rib_slot(order, slot_ribs) if c2_names is not None else None
+        if first is not None:
+            says = c2_names[index_of[first]]
+            previous = consistency or {}
+            consistency = {**previous, "c2_says": says, "first_rib_says": "T1", "c2_agrees": says == "T1",
+                           "agree": bool(previous.get("agree", True) and says == "T1")}
+            if says != "T1":
+                warnings.append(f"C2 and the first rib disagree: counted from C2 the most cranial "
+                                f"rib-bearing vertebra is {says}, not T1 (cervical rib, 6/8 cervical "
+                                "vertebrae or a missed level?): confirm the levels")
     if params.anchor_level is not None:
         idx = anchor_index(labels, grid, params.anchor_ras)
         if idx == 0:
@@ -567,6 +808,12 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
             warnings += problems
             if names is not None:
                 return names, "user anchor", anchor, True, warnings, consistency
+    if c2_names is not None:
+        if not c2["reliable"]:
+            warnings.append(f"levels named from C2 without the whole C1 ring ({c2['reason']}): "
+                            "confirm the levels")
+        anchor = {"level": "C2", "index": int(c2_idx), "evidence": C2_EVIDENCE, **anchor_evidence(c2)}
+        return c2_names, "C2", anchor, bool(c2["reliable"]), warnings, consistency
     if sacrum_names is not None:
         warnings.append(f"levels named from the sacrum (the vertebra above it = L5); this assumes {SACRUM_ASSUMPTION}: "
                         "confirm on a full-spine image")

@@ -6,9 +6,9 @@ thin cortical bone, dark on every sequence, and are left out).
 Method
 ------
 1. *Axis*: the cord centreline (from :func:`seg_cord.segment_cord`) without its outliers
-   (points more than ``OUTLIER_MM`` from the running median of their neighbours: stray cord
-   fragments beside a tumor) is resampled every 0.5 mm, extended straight beyond its ends and
-   smoothed (``centerline_smoothing_mm``: the column's axis, not the cord's local excursions).
+   (:func:`seg_common.drop_outliers`: points more than 2.5 mm from the running median of their
+   neighbours, e.g. stray fragments of a user's cord mask) is resampled every 0.5 mm, extended
+   straight beyond its ends and smoothed (``centerline_smoothing_mm``: the column's axis, not the cord's local excursions).
    At each point a frame follows it: tangent ``t`` (superior), anterior ``a`` (the patient's +A
    made orthogonal to ``t``) and lateral ``r = a x t``. Every voxel near the spine gets its
    coordinates in that frame: ``s`` along the cord, ``u`` lateral, ``v`` anterior of the cord.
@@ -20,6 +20,13 @@ Method
    ``level_window_mm`` (bodies fill most of the column); the *disc profile* is the relative
    deviation ``|I - marrow| / marrow``, contrast-agnostic: discs and endplates deviate from
    marrow on T1 (darker) and on T2 (bright disc between dark endplates).
+   *Replaced bodies*: one abnormal level (a lytic metastasis replacing the marrow has the signal
+   of a disc on T1 and T2) would break the disc/body period and pull the running median. The
+   profile's body-length plateaus (flat within ``FLAT_FRACTION`` over ``FLAT_MM``) are compared
+   with a straight-line fit through the other plateaus (the marrow level drifts along the spine);
+   a body-sized plateau off the fit by more than ``replaced_marrow_contrast``, with the others
+   consistent, is a *replaced body* (a minority, see :func:`_replaced_bodies`). Its samples take
+   the fitted marrow level before steps 3-5, so it counts as a body between its discs.
 4. *Periodicity*: the vertebral pitch is the first strong maximum of the disc profile's
    autocorrelation within ``disc_search_mm``; below ``min_periodicity`` (or with fewer than two
    discs) the bodies are "not found" with the measured numbers.
@@ -35,7 +42,12 @@ Method
    like marrow). Inside it and the slab between the disc centres: marrow-window voxels connected
    to the band, opened (``opening_mm``) to cut pedicle/rib-head bridges and regrown inside the
    window, the unsmoothed image's marrow voxels within ``smoothing_mm`` added back, holes
-   filled, then grown by ``cortex_mm`` (+ half a voxel) for the cortex.
+   filled, then grown by ``cortex_mm`` (+ half a voxel) for the cortex. A replaced body is
+   segmented by shape, not signal: the region within the mean cross-section of the nearest normal
+   body on each side (an ellipse from the second moments of their voxels, centred relative to the
+   cord axis, cortex included) along its marrow run plus the cortex. The lesion inside that
+   outline is part of the vertebra it destroys; the level is reported (``body_marrow_replaced``
+   and a warning).
 7. *Names*: a user anchor (level + RAS point) names the body containing the point (or the
    labelled voxel nearest it within 15 mm, else the body at the point's height along the cord)
    and the others are counted from it (:func:`seg_vertebrae.names_from_anchor`). Without an
@@ -45,15 +57,21 @@ Method
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy import ndimage
 from scipy.signal import find_peaks
 from scipy.spatial import cKDTree
 
 from .context import Progress, no_progress
-from .seg_common import ball, labels_to_grid, ras_aligned_view, working_grid
+from .seg_common import (
+    ball,
+    drop_outliers,
+    labels_to_grid,
+    nanmedian_quiet,
+    ras_aligned_view,
+    running,
+    working_grid,
+)
 from .seg_params import VertebraeMRIParams
 from .seg_vertebrae import (
     ANCHOR_MAX_DISTANCE_MM,
@@ -70,17 +88,12 @@ STEP_MM = 0.5
 
 NOT_FOUND = "vertebral bodies not found on MRI"
 
-OUTLIER_MM = 2.5
-"""Centreline points this far (mm) from the running median of their neighbours are dropped (the
-spine's own curvature moves a point less than 0.5 mm from the median over 20 mm)."""
-
-
 # -- the frame along the cord --------------------------------------------------------------------
 def _axis_frame(centerline_ras, *, extend_mm: float, sigma_mm: float):
     """Centreline resampled every ``STEP_MM`` (inferior to superior), extended straight by
     ``extend_mm`` at both ends and smoothed; returns points, arc length s, tangent, anterior and
     lateral unit vectors (all RAS)."""
-    pts = _drop_outliers(np.asarray(centerline_ras, float))
+    pts = drop_outliers(np.asarray(centerline_ras, float))
     if pts[-1, 2] < pts[0, 2]:
         pts = pts[::-1]
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
@@ -108,22 +121,6 @@ def _axis_frame(centerline_ras, *, extend_mm: float, sigma_mm: float):
     return cl, arc, tan, ant, lat
 
 
-def _drop_outliers(pts: np.ndarray, *, window_mm: float = 20.0, max_mm: float = OUTLIER_MM) -> np.ndarray:
-    """Centreline points farther than ``max_mm`` from the running median (over ``window_mm`` of
-    the line) of their neighbours, e.g. stray cord fragments next to a tumor, are dropped."""
-    for _ in range(2):  # the second pass catches the shoulders of a removed excursion
-        if len(pts) < 5:
-            return pts
-        step = float(np.median(np.linalg.norm(np.diff(pts, axis=0), axis=1))) or 1.0
-        window = max(5, int(round(window_mm / step)))
-        med = np.stack([_running(pts[:, i], window, _nanmedian) for i in range(3)], axis=1)
-        keep = np.linalg.norm(pts - med, axis=1) <= max_mm
-        if keep.sum() < 2:
-            return pts
-        pts = pts[keep]
-    return pts
-
-
 def _frame_coords(points_ras: np.ndarray, tree: cKDTree, cl, arc, tan, ant, lat):
     """(nearest sample, s, u, v) of RAS points in the frame along the cord (mm)."""
     _, k = tree.query(points_ras, workers=1)
@@ -132,20 +129,6 @@ def _frame_coords(points_ras: np.ndarray, tree: cKDTree, cl, arc, tan, ant, lat)
     u = np.einsum("ij,ij->i", off, lat[k])
     v = np.einsum("ij,ij->i", off, ant[k])
     return k, s, u, v
-
-
-def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    """``np.nanmedian`` that gives NaN for all-NaN slices without a warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values, axis=axis)
-
-
-def _running(values: np.ndarray, window: int, fn) -> np.ndarray:
-    """``fn`` (nan-aware) over a centred window of ``window`` samples, shrinking at the ends."""
-    half = max(1, window // 2)
-    pad = np.r_[np.full(half, np.nan), values, np.full(half, np.nan)]
-    return fn(np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1), axis=1)
 
 
 def _sac_front(sac: Volume | None, tree, cl, arc, tan, ant, lat, default_mm: float) -> np.ndarray:
@@ -163,7 +146,7 @@ def _sac_front(sac: Volume | None, tree, cl, arc, tan, ant, lat, default_mm: flo
     if have.sum() < 2:
         return np.full(n, default_mm)
     front = np.interp(np.arange(n), np.flatnonzero(have), front[have])
-    return _running(front, int(round(15.0 / STEP_MM)), _nanmedian)
+    return running(front, int(round(15.0 / STEP_MM)))
 
 
 def _autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
@@ -192,6 +175,84 @@ def _pitch(dev: np.ndarray, params: VertebraeMRIParams) -> tuple[float | None, f
     best = max(r[g] for g in local)
     lag = next(g for g in local if r[g] >= 0.7 * best)
     return lag * STEP_MM, float(r[lag]), ""
+
+
+FLAT_MM = 4.0
+"""Window (mm) over which a plateau of the band profile varies by at most ``FLAT_FRACTION``."""
+
+FLAT_FRACTION = 0.1
+"""Largest range of the band profile over ``FLAT_MM`` on a plateau (fraction of its median level)."""
+
+
+def _plateaus(prof: np.ndarray, *, min_len: int) -> list[tuple[int, int, float]]:
+    """Flat runs of the band profile: (first, last sample, median level) of the runs of at least
+    ``min_len`` samples where the profile's range over ``FLAT_MM`` stays within ``FLAT_FRACTION``
+    of its median level (bodies' marrow, a lesion filling a body, long discs)."""
+    half = max(1, int(round(0.5 * FLAT_MM / STEP_MM)))
+    size = 2 * half + 1
+    spread = ndimage.maximum_filter1d(prof, size, mode="nearest") - ndimage.minimum_filter1d(prof, size, mode="nearest")
+    flat = spread <= FLAT_FRACTION * max(float(np.median(np.abs(prof))), 1e-6)
+    lab, n = ndimage.label(flat)
+    out = []
+    for sl in ndimage.find_objects(lab):
+        lo, hi = sl[0].start, sl[0].stop - 1
+        level = float(np.median(prof[lo:hi + 1]))
+        # the window flags the run's centre samples: give back its ends while they stay at the level
+        tol = FLAT_FRACTION * abs(level)
+        for _ in range(half):
+            if lo > 0 and abs(prof[lo - 1] - level) <= tol:
+                lo -= 1
+            if hi < len(prof) - 1 and abs(prof[hi + 1] - level) <= tol:
+                hi += 1
+        if hi - lo + 1 >= min_len:
+            out.append((lo, hi, level))
+    return out
+
+
+def _replaced_bodies(prof: np.ndarray, params: VertebraeMRIParams) -> list[tuple[int, int, float, float]]:
+    """Plateaus of the band profile where a body's marrow is replaced (e.g. a lytic metastasis).
+
+    The body-length plateaus (:func:`_plateaus`, at least ``min_body_height_mm``) follow the
+    marrow level, which may drift along the spine (coil sensitivity): the level expected at each
+    plateau is a length-weighted straight-line fit through the others. The plateau farthest from
+    its expected level, by more than ``replaced_marrow_contrast`` (relative), is a replaced body
+    when it is body-sized (at least 0.6 of the others' median length) and the others then agree
+    with their own fit within half that contrast; it is set aside and the search repeats while the
+    replaced bodies stay a minority (a third of the plateaus). A regular pattern of long plateaus
+    at two levels (long discs) fits no line and gives none.
+
+    Returns (first, last sample, level, expected marrow level) per replaced body.
+    """
+    plats = _plateaus(prof, min_len=max(2, int(round(params.min_body_height_mm / STEP_MM))))
+    pos = np.array([0.5 * (lo + hi) for lo, hi, _ in plats])
+    length = np.array([hi - lo + 1 for lo, hi, _ in plats], float)
+    level = np.array([lv for *_, lv in plats])
+
+    def expected(p: int, among: np.ndarray) -> float:
+        others = among & (np.arange(len(plats)) != p)
+        if others.sum() < 2:
+            return float(np.average(level[others], weights=length[others]))
+        slope, icpt = np.polyfit(pos[others], level[others], 1, w=np.sqrt(length[others]))
+        return float(slope * pos[p] + icpt)
+
+    def contrast(p: int, among: np.ndarray) -> float:
+        ref = expected(p, among)
+        return abs(level[p] - ref) / max(abs(ref), 1e-6)
+
+    kept = np.ones(len(plats), bool)
+    out = []
+    while kept.sum() >= 3 and len(out) + 1 <= len(plats) / 3.0:
+        worst = max(np.flatnonzero(kept), key=lambda p: contrast(p, kept))
+        if contrast(worst, kept) <= params.replaced_marrow_contrast:
+            break
+        rest = kept.copy()
+        rest[worst] = False
+        if length[worst] < 0.6 * float(np.median(length[rest])) or \
+                any(contrast(q, rest) > 0.5 * params.replaced_marrow_contrast for q in np.flatnonzero(rest)):
+            break
+        out.append((plats[worst][0], plats[worst][1], float(level[worst]), expected(worst, rest)))
+        kept = rest
+    return sorted(out)
 
 
 def _marrow_run(dev: np.ndarray, k0: int, k1: int, peak_lo: float | None, peak_hi: float | None):
@@ -302,11 +363,15 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
     if inside.sum() < 3:
         return VertebraeResult(False, f"{NOT_FOUND}: the body column in front of the thecal sac lies outside the image")
     i0, i1 = np.flatnonzero(inside)[[0, -1]]
-    prof = _nanmedian(vals[i0:i1 + 1], axis=1)
+    prof = nanmedian_quiet(vals[i0:i1 + 1], axis=1)
     prof = np.interp(np.arange(len(prof)), np.flatnonzero(np.isfinite(prof)), prof[np.isfinite(prof)])
-    marrow = _running(prof, int(round(params.level_window_mm / STEP_MM)), _nanmedian)
+    replaced = _replaced_bodies(prof, params)
+    filled = prof.copy()  # a body whose marrow is replaced (lytic lesion) counts as marrow for the discs
+    for lo, hi, _level, ref in replaced:
+        filled[lo:hi + 1] = ref
+    marrow = running(filled, int(round(params.level_window_mm / STEP_MM)))
     scale = max(float(np.median(np.abs(marrow))), 1e-6)
-    dev = np.abs(prof - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
+    dev = np.abs(filled - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
     dev = ndimage.gaussian_filter1d(dev, sigma=1.0 / STEP_MM, mode="nearest")
 
     # ---- pitch and discs ------------------------------------------------------------------
@@ -370,8 +435,10 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
         near &= ~in_run
         neighbours.append((float(prof[near].min()), float(prof[near].max())) if near.any() else None)
     smooth = ndimage.gaussian_filter(img, sigma=params.smoothing_mm / grid.spacing) if params.smoothing_mm > 0 else img
+    # bodies whose run holds a replaced plateau (its marrow signal is gone: e.g. a lytic lesion)
+    lost = {b for b, (lo, hi, *_) in enumerate(bodies) if any(lo <= 0.5 * (a + z) <= hi for a, z, *_ in replaced)}
     labels, open_sides = _segment_bodies(img, smooth, grid, bodies, neighbours, i0, front, cl, arc, tan, ant, lat, tree,
-                                         params)
+                                         params, replaced=lost)
     present = [b for b in range(len(bodies)) if np.any(labels == b + 1)]
     if not present:
         return VertebraeResult(False, f"{NOT_FOUND}: no marrow region could be grown in the bodies between discs",
@@ -402,6 +469,11 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
                         "--level-anchor T10,R,A,S): names V1..Vn count the bodies from the most cranial one in "
                         "the field of view")
     for b in order:
+        if b in lost:
+            a, z, level, ref = next(r for r in replaced if bodies[b][0] <= 0.5 * (r[0] + r[1]) <= bodies[b][1])
+            notes.append(f"{names[index_of[b]]}: the body's marrow signal is replaced over {(z - a + 1) * STEP_MM:.0f} mm "
+                         f"(band level {level / ref:.2f} of the neighbouring bodies' marrow, e.g. a lytic lesion); "
+                         "its outline across the cord is taken from the neighbouring bodies, between its discs")
         if open_sides.get(b):
             notes.append(f"{names[index_of[b]]}: no {'/'.join(open_sides[b])} border of the body was found within "
                             f"{params.body_max_half_width_mm:g} mm (lateral) / {params.body_max_depth_mm:g} mm "
@@ -417,6 +489,7 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
         vertebrae.append(vertebra_record(out, index_of[b], names[index_of[b]], grid, body_in_field_of_view=True,
                                          body_s_range=np.interp([a_lo, a_hi], arc, cl[:, 2]), body_cut=cut,
                                          canal_centre_ras=cl[mid]))
+        vertebrae[-1]["body_marrow_replaced"] = b in lost
     progress(1.0, "vertebral bodies labelled")
     reason = (f"{n} vertebral bodies on {contrast.upper()} between {len(discs)} discs (pitch {pitch:.1f} mm, "
               f"periodicity {periodicity:.2f})")
@@ -452,7 +525,7 @@ def _strip_median(img, grid: Volume, ks, front, cl, lat, ant, us, vs, over: int)
            + (front[ks][:, None, None, None] + vs[None, None, :, None]) * ant[ks][:, None, None, :])
     vals = ndimage.map_coordinates(img, grid.ras_to_ijk(pts.reshape(-1, 3)).T, order=1, cval=np.nan)
     vals = np.moveaxis(vals.reshape(len(ks), len(us), len(vs)), over + 1, 1).reshape(-1, len(vs) if over == 0 else len(us))
-    return _nanmedian(vals, axis=0)
+    return nanmedian_quiet(vals, axis=0)
 
 
 def _exit(values: np.ndarray, start: int, direction: int, low: float, high: float, run: int) -> int | None:
@@ -501,7 +574,7 @@ def _outline(img, grid: Volume, ks, front, cl, lat, ant, low: float, high: float
 
 
 def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, front, cl, arc, tan, ant, lat, tree,
-                    params: VertebraeMRIParams) -> tuple[np.ndarray, dict]:
+                    params: VertebraeMRIParams, *, replaced=frozenset()) -> tuple[np.ndarray, dict]:
     """Label (1..len(bodies)) of each body's marrow region grown from its band, plus the cortex,
     and per body the sides where no border was found (the outline then reaches a search limit).
 
@@ -509,6 +582,12 @@ def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, fron
     band, confined to the ellipse (in the plane across the cord) through the marrow's extent along
     four rays from the band measured on the smoothed image ``smooth`` (:func:`_outline`), grown by
     the cortex and one voxel.
+
+    A body in ``replaced`` (indices into ``bodies``: its marrow signal is gone, e.g. a lytic
+    lesion of the signal of a disc) is the whole region within the mean cross-section (an ellipse
+    from the second moments, centred relative to the cord axis) of the nearest normal body on each
+    side, along its marrow run grown by the cortex: the lesion inside the body's outline belongs
+    to the vertebra it destroys.
     """
     sp = grid.spacing
     # voxels of a box around the body column, with their frame coordinates
@@ -525,6 +604,7 @@ def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, fron
     ii, jj, kk = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")
     ras = grid.ijk_to_ras(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1))
     k, s, u, v = _frame_coords(ras, tree, cl, arc, tan, ant, lat)
+    v_axis = v.reshape(sub.shape)
     v_rel = (v - front[k]).reshape(sub.shape)
     s = s.reshape(sub.shape)
     u = u.reshape(sub.shape)
@@ -539,10 +619,24 @@ def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, fron
     labels = np.zeros(img.shape, np.int16)
     sub_labels = labels[box]
     open_sides = {}
-    for b, (lo, hi, slab_lo, slab_hi, _cut) in enumerate(bodies):
+    footprints = {}  # normal body -> centre and semi-axes (u, v from the cord axis; mm) across the cord
+    grow = reach + float(np.min(sp))
+    for b in [b for b in range(len(bodies)) if b not in replaced] + sorted(replaced):
+        lo, hi, slab_lo, slab_hi, _cut = bodies[b]
         s_run = (arc[i0 + lo], arc[i0 + hi])
         s_slab = _slab(slab_lo, slab_hi, i0, arc)
         slab = column & (s >= s_slab[0]) & (s <= s_slab[1])
+        if b in replaced:
+            # the nearest normal body on each side along the cord gives the cross-section
+            sides = [min((c for c in footprints if (c - b) * d > 0), key=lambda c: abs(c - b), default=None)
+                     for d in (-1, 1)]
+            near = [footprints[c] for c in sides if c is not None]
+            if near:
+                c_u, c_v, a_u, a_v = np.mean(near, axis=0)
+                inside = ((u - c_u) / a_u) ** 2 + ((v_axis - c_v) / a_v) ** 2 <= 1.0
+                body = slab & inside & (s >= s_run[0] - reach) & (s <= s_run[1] + reach)
+                sub_labels[body & (sub_labels == 0)] = b + 1
+                continue
         seed = band & (s >= s_run[0]) & (s <= s_run[1])
         if np.count_nonzero(seed & slab) < 5:
             continue
@@ -551,7 +645,6 @@ def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, fron
         ks = np.arange(i0 + lo + fifth, i0 + hi - fifth + 1, 2)
         s_low, s_high = _window(sub_smooth[seed & slab], neighbours[b], params)
         u_l, u_r, v_p, v_a, open_sides[b] = _outline(smooth, grid, ks, front, cl, lat, ant, s_low, s_high, params)
-        grow = reach + float(np.min(sp))
         a_u, a_v = 0.5 * (u_r - u_l) + grow, 0.5 * (v_a - v_p) + grow
         inside = ((u - 0.5 * (u_l + u_r)) / a_u) ** 2 + ((v_rel - 0.5 * (v_p + v_a)) / a_v) ** 2 <= 1.0
         slab &= inside
@@ -574,6 +667,13 @@ def _segment_bodies(img, smooth, grid: Volume, bodies, neighbours, i0: int, fron
         if reach > 0:
             body = (ndimage.distance_transform_edt(~body, sampling=sp) <= reach) & slab
         sub_labels[body & (sub_labels == 0)] = b + 1
+        quarter = 0.25 * (s_run[1] - s_run[0])
+        mid = body & (s >= s_run[0] + quarter) & (s <= s_run[1] - quarter)
+        if replaced and not open_sides[b] and np.count_nonzero(mid) >= 20:
+            # the cross-section's moments (a uniform ellipse of semi-axis a has SD a / 2), from the
+            # cord axis: an epidural extension beside a replaced body may push the sac's front back
+            footprints[b] = (float(u[mid].mean()), float(v_axis[mid].mean()),
+                             2.0 * float(u[mid].std()), 2.0 * float(v_axis[mid].std()))
     return labels, open_sides
 
 

@@ -2,8 +2,10 @@
 
 Order: a first cord/thecal-sac pass (context for the tumor), the tumor from ``--tumor-seed``
 (on T1c, T2, STIR, T1 or CT; on CT first when the seed lies outside the thecal sac), the final
-cord with the tumor taken out, then bone and vertebrae on CT (without a CT: vertebral bodies on
-T1, else T2, along the cord, :mod:`seg_vertebrae_mri`). Every label map is carried onto
+cord with the tumor taken out, cysts and edema next to the tumor when the contrasts support them
+(:mod:`seg_cyst_edema`: T2 and T1 for fluid, T1c for edema), then bone and vertebrae on CT
+(without a CT: vertebral bodies on T1, else T2, along the cord, :mod:`seg_vertebrae_mri`).
+Every label map is carried onto
 the reference grid through world coordinates. User-supplied label maps (``--cord-seg``,
 ``--tumor-seg``) are never overwritten. Not found is said with the reason.
 
@@ -20,9 +22,10 @@ import numpy as np
 
 from .context import PlanContext, Progress, StageSkipped
 from .errors import InputError
-from .geometry import resample_mask_like
+from .geometry import resample_like, resample_mask_like
 from .seg_common import convex_per_axial_slice, labels_to_grid
 from .seg_cord import contrast_family, segment_cord
+from .seg_cyst_edema import segment_cyst_edema
 from .seg_params import segmentation_params_from_dict
 from .seg_tumor import grow_tumor
 from .seg_vertebrae import segment_vertebrae_ct
@@ -174,8 +177,6 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     else:
         tumor_section = {"source": "none", "reason": "no --tumor-seed or --tumor-seg given"}
     section["tumor"] = tumor_section
-    section["edema"] = {"segmented": False, "reason": "not attempted by the classical engine (no validated contrast rule)"}
-    section["cyst"] = {"segmented": False, "reason": "not attempted by the classical engine (no validated contrast rule)"}
 
     # ---- 3. final cord with the tumor taken out -----------------------------------------------
     final = first
@@ -218,6 +219,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         cord_section["centerline_length_mm"] = round(_length(pts), 1)
         ctx.scene_builders.append(_centerline_builder(np.asarray(pts[::step])))
     section["cord"] = cord_section
+    progress(0.71, "cyst and edema next to the tumor")
+    _cyst_and_edema(ctx, params, section, ctx.label("tumor"), first if cord_role in ("t2", "stir") else None)
 
     # ---- 4. bone and vertebrae (CT), else vertebral bodies (MRI) -------------------------------
     ct_role = _first(ctx, ("ct",))
@@ -261,10 +264,86 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     if "monai" in (params.cord_engine, params.tumor_engine):
         progress(0.95, "MONAI engine")
         _apply_monai_engine(ctx, params, section, _sub(progress, 0.95, 0.99))
-    section["outputs"] = sorted(k for k in ("cord", "csf", "tumor", "bone", "vertebrae") if k in ctx.labels)
+    section["outputs"] = sorted(k for k in ("cord", "csf", "tumor", "bone", "vertebrae", "cyst", "edema")
+                                if k in ctx.labels)
     ctx.plan["segmentation"] = section
     ctx.scene_builders.append(_terminology_and_models_builder)
     progress(1.0, "segmentation done")
+
+
+CYST_EDEMA_T2_ROLES = ("t2", "stir")
+
+
+def _cyst_and_edema(ctx: PlanContext, params, section: dict, tumor: Volume | None, t2_cord_result) -> None:
+    """Cyst and edema segments next to the tumor (:mod:`seg_cyst_edema`), on the reference grid.
+
+    Cysts need T2 (or STIR) and a T1 (T1 or T1c); edema needs T1c. Fluid voxels are not solid
+    tumor: a tumor grown from the seed loses its cyst voxels, and, when it was grown on another
+    image than the T1c, its non-enhancing part (the solid tumor is the enhancing part where T1c
+    shows enhancement). A given tumor label map is never changed.
+    """
+    ref = ctx.reference
+    if tumor is None or not np.any(tumor.array):
+        why = "no tumor (no --tumor-seed or --tumor-seg given)"
+        section["cyst"] = {"segmented": False, "reason": why}
+        section["edema"] = {"segmented": False, "reason": why}
+        return
+    t2_role = _first(ctx, CYST_EDEMA_T2_ROLES)
+
+    def on_ref(role):
+        if role not in ctx.volumes:
+            return None
+        vol = ctx.volumes[role]
+        return vol if vol.same_grid(ref) else resample_like(vol, ref)
+
+    levels = _cord_csf_levels(t2_cord_result)
+    tumor_section = section.get("tumor", {})
+    result = segment_cyst_edema(
+        tumor, cord=ctx.label("cord"), sac=ctx.label("csf"), t2=on_ref(t2_role) if t2_role else None,
+        t1=on_ref("t1"), t1c=on_ref("t1c"), csf_level_t2=levels[1] if len(levels) == 2 else None,
+        tumor_on_t1c=tumor_section.get("image") == "t1c", params=params.cyst_edema)
+    section["cyst"], section["edema"] = result.cyst_info, result.edema_info
+    if result.cyst is not None and "cyst" not in ctx.given_labels:
+        ctx.labels["cyst"] = result.cyst
+    if result.edema is not None and "edema" not in ctx.given_labels:
+        ctx.labels["edema"] = result.edema
+    info = dict(result.tumor_info)
+    if result.solid_tumor is not None and tumor_section.get("source") == "seed" and np.any(result.solid_tumor.array) \
+            and not np.array_equal(result.solid_tumor.array > 0, tumor.array > 0):
+        before = float(np.count_nonzero(tumor.array) * ref.voxel_volume_ml)
+        ctx.labels["tumor"] = result.solid_tumor
+        tumor_section["volume_ml"] = round(float(np.count_nonzero(result.solid_tumor.array) * ref.voxel_volume_ml), 3)
+        info.update(applied=True, grown_volume_ml=round(before, 3))
+    else:
+        info["applied"] = False
+    if info.get("enhances") is not None or result.cyst is not None:
+        tumor_section["solid_part"] = info
+    _swollen_cord(ctx, section, result.cyst, result.edema)
+
+
+def _swollen_cord(ctx: PlanContext, section: dict, cyst: Volume | None, edema: Volume | None) -> None:
+    """Edema is cord tissue and cysts lie within the cord: the segmented cord gains the edema
+    (the cord engine's T2 rule takes T2-bright edema for CSF) and the segmented thecal sac (cord +
+    CSF) gains both. Given label maps are never changed; the cord volume in the plan is updated."""
+    ref = ctx.reference
+    extra = [m.array > 0 for m in (cyst, edema) if m is not None]
+    if not extra:
+        return
+    if edema is not None and "cord" not in ctx.given_labels and "cord" in ctx.labels:
+        cord = ctx.labels["cord"]
+        added = (edema.array > 0) & ~(cord.array > 0)
+        cord.array = ((cord.array > 0) | (edema.array > 0)).astype(np.uint8)
+        added_ml = float(np.count_nonzero(added) * ref.voxel_volume_ml)
+        section["cord"]["includes_edema"] = True
+        section["cord"]["edema_added_ml"] = round(added_ml, 3)
+        if "cord_volume_ml" in section["cord"]:
+            section["cord"]["cord_volume_ml"] = round(section["cord"]["cord_volume_ml"] + added_ml, 3)
+    if "csf" not in ctx.given_labels and "csf" in ctx.labels:
+        sac = ctx.labels["csf"]
+        inside = np.logical_or.reduce([sac.array > 0, *extra])
+        if "cord" in ctx.labels:
+            inside |= ctx.labels["cord"].array > 0
+        sac.array = inside.astype(np.uint8)
 
 
 def _vertebrae_on_mri(ctx: PlanContext, params, role: str, cord_result, progress: Progress):
