@@ -359,6 +359,9 @@ class TumorParamsPack:
     low_contrast_smoothing_mm: float = 1.0
     ct_dense_hu: float = 80.0
     background_fraction: float = 0.04
+    leak_cut_max_mm: float = 6.0
+    leak_cut_step_mm: float = 0.5
+    disc_barrier: bool = True
 
 
 @parameterPack
@@ -366,6 +369,7 @@ class VertebraeParamsPack:
     """Mirror of :class:`SpinePlannerLib.seg_params.VertebraeParams` (same fields, types and defaults)."""
 
     working_spacing_mm: float = 1.5
+    axis_realign_deg: float = 5.0
     bone_hu: float = 200.0
     cancellous_hu: float = 120.0
     spine_radius_mm: float = 55.0

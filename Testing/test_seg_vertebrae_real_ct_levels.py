@@ -114,3 +114,12 @@ def test_disc_selection_parameters_are_validated():
         VertebraeParams(disc_regularity_weight=-1.0)
     with pytest.raises(ValueError, match="min_edge_body_pitch"):
         VertebraeParams(min_edge_body_pitch=3.0)
+
+
+def test_no_c2_like_warning_on_a_thoracolumbar_scan(real):
+    """The arch at the top of a thoracolumbar field of view (its body cut off) is not a C1 ring:
+    the canal runs on to the edge of the data, so nothing C2-like is reported."""
+    ct, sm, _seg, res = real
+    for r in (res, segment_vertebrae_ct(sm)):
+        assert r.method in ("sacrum", "last rib")
+        assert not [w for w in r.warnings if "C2" in w or "C1" in w], r.warnings

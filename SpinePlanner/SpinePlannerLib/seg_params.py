@@ -125,6 +125,17 @@ class TumorParams:
     background_fraction : float
         A seed whose intensity is below this fraction of the image's robust range (1st..99th
         percentile) on MRI, or below -500 HU on CT, lies in background (air): an input error.
+    leak_cut_max_mm, leak_cut_step_mm : float
+        A region reaching ``max_radius_mm`` has leaked into a tissue of the same signal: it is
+        opened with balls of radius growing by ``leak_cut_step_mm`` (mm) up to ``leak_cut_max_mm``
+        (mm) until the seed's part no longer reaches that limit, and cut there (0 disables).
+        Documented setting: 6 mm cuts necks up to 12 mm wide, below the bodies of thoracolumbar
+        vertebrae (at least about 25 mm across) that a bone lesion fills.
+    disc_barrier : bool
+        For a seed outside the thecal sac grown on MRI, the intervertebral discs next to the
+        seed's vertebra (found by the MRI vertebral-body engine along the cord) are a barrier the
+        tumor does not cross (metastases respect the disc; their signal is the disc's on T1 and
+        T2). False lets the region cross (e.g. an infection).
     """
 
     seed_radius_mm: float = 2.5
@@ -137,6 +148,9 @@ class TumorParams:
     low_contrast_smoothing_mm: float = 1.0
     ct_dense_hu: float = 80.0
     background_fraction: float = 0.04
+    leak_cut_max_mm: float = 6.0
+    leak_cut_step_mm: float = 0.5
+    disc_barrier: bool = True
 
     def __post_init__(self):
         check_range("seed_radius_mm", self.seed_radius_mm, 0.5, 20.0)
@@ -148,6 +162,8 @@ class TumorParams:
         check_range("low_contrast_sd", self.low_contrast_sd, 0.0, 20.0)
         check_range("low_contrast_smoothing_mm", self.low_contrast_smoothing_mm, 0.0, 5.0)
         check_range("background_fraction", self.background_fraction, 0.0, 0.5)
+        check_range("leak_cut_max_mm", self.leak_cut_max_mm, 0.0, 20.0)
+        check_range("leak_cut_step_mm", self.leak_cut_step_mm, 0.1, 5.0)
 
 
 @dataclass
@@ -158,6 +174,14 @@ class VertebraeParams:
     ----------
     working_spacing_mm : float
         Images finer than this (mm) are resampled to it for vertebra labelling (speed).
+    axis_realign_deg : float
+        When the spine's mean axis (principal direction of the canal centres of a first canal
+        pass, mm) deviates by more than this angle (degrees: patient flexion/extension, gantry
+        tilt) both from S and from the slice axis of the RAS-aligned working grid, and the
+        tracked canal spans at least 120 mm, the CT is resampled (linear, -1000 HU outside the
+        field of view) onto a working grid whose slice axis follows the spine's axis and the
+        vertebrae are labelled there; 90 never realigns (documented setting: below it the
+        disc planes' own tilt copes).
     bone_hu : float
         Cortical bone threshold (HU).
     cancellous_hu : float
@@ -264,6 +288,7 @@ class VertebraeParams:
     """
 
     working_spacing_mm: float = 1.5
+    axis_realign_deg: float = 5.0
     bone_hu: float = 200.0
     cancellous_hu: float = 120.0
     spine_radius_mm: float = 55.0
@@ -304,6 +329,7 @@ class VertebraeParams:
 
     def __post_init__(self):
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
+        check_range("axis_realign_deg", self.axis_realign_deg, 0.0, 90.0)
         check_range("sacrum_min_height_mm", self.sacrum_min_height_mm, 5.0, 200.0)
         check_range("sacrum_ala_half_width_mm", self.sacrum_ala_half_width_mm, 10.0, 150.0)
         lo, hi = self.sacrum_iliac_range_mm

@@ -14,7 +14,17 @@ Method
    ``max_radius_mm``, inside the allowed region (the thecal sac when the seed is in it: an
    intradural tumor; outside the sac otherwise), after an opening of ``opening_mm`` that cuts
    thin leaks; holes are filled.
-4. Refinement ("grow from seeds"): every extra foreground seed adds the component grown from it
+4. *Leak cut*: a region still reaching ``max_radius_mm`` has leaked into a neighbour of the
+   same signal (e.g. a lytic lesion and fat or disc on T2). It is opened with balls of growing
+   radius (``leak_cut_step_mm`` up to ``leak_cut_max_mm``); at the first radius where the seed's
+   opened component no longer reaches the limit, the narrowest constriction between the tumor and
+   the leak is cut: that component, regrown by ``reconstruction_steps`` voxel layers inside the
+   region, is the tumor (a warning says so: parts of the tumor thinner than twice that radius,
+   e.g. an epidural extension, may be left out).
+   *Barrier*: voxels of ``barrier`` (e.g. the intervertebral discs next to a bone lesion's level,
+   :func:`disc_barrier`) are never entered; a region touching them is reported (``stats``
+   ``stopped_at_barrier`` and a warning).
+5. Refinement ("grow from seeds"): every extra foreground seed adds the component grown from it
    with its own statistics; background seeds inside the region split it with a marker watershed
    of the region's distance map (foreground seeds against background seeds: the cut runs
    through the narrowest constriction between them), keeping the foreground side.
@@ -27,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from scipy.signal import find_peaks
+from scipy.spatial import cKDTree
 from skimage.segmentation import watershed
 
 from .context import Progress, no_progress
@@ -172,10 +183,123 @@ def _grow_one(img: np.ndarray, ijk, spacing, params: TumorParams, allowed: np.nd
     return region, stats
 
 
+def _cut_leak(region: np.ndarray, seed, spacing, params: TumorParams, edge: np.ndarray, stats: dict,
+              warnings: list) -> np.ndarray:
+    """Cut a region that reached the search limit at its narrowest constriction (module
+    docstring, step 4); ``region`` unchanged (and nothing reported) when no radius up to
+    ``leak_cut_max_mm`` separates the seed from the limit."""
+    radius = max(params.opening_mm, params.leak_cut_step_mm)
+    while radius <= params.leak_cut_max_mm + 1e-6:
+        opened = ndimage.binary_opening(region, structure=ball(radius, spacing))
+        if opened[tuple(seed)]:
+            core = component_at(opened, seed)
+            if not np.any(core & edge):
+                steps = params.reconstruction_steps
+                cut = core if steps <= 0 else ndimage.binary_dilation(
+                    core, structure=ndimage.generate_binary_structure(3, 1), iterations=steps, mask=region)
+                stats["leak_cut_mm"] = round(float(radius), 2)
+                stats["leak_voxels_dropped"] = int(np.count_nonzero(region & ~cut))
+                warnings.append(
+                    f"the region grown from the seed leaked into a neighbouring tissue of the same signal (it reached "
+                    f"the search limit, {params.max_radius_mm:g} mm); it was cut at its narrowest constriction "
+                    f"(opening of {radius:g} mm): parts of the tumor thinner than {2 * radius:g} mm (e.g. an "
+                    "epidural extension) may be missing; check it, add seeds, or add an image that separates "
+                    "the tumor from its surroundings (CT, T1)")
+                return ndimage.binary_fill_holes(cut)
+        else:
+            break
+        radius += params.leak_cut_step_mm
+    return region
+
+
+def disc_barrier(volume: Volume, centerline_ras, vertebrae, seed_ras, *, radius_mm: float | None = None,
+                 max_gap_fraction: float = 0.6) -> tuple[Volume, list]:
+    """The intervertebral disc slabs near ``seed_ras``: a barrier a bone lesion does not cross.
+
+    Spinal metastases destroy bone and respect the disc (infections cross it). On MRI the disc has
+    the signal of a lytic lesion (and of fat on T2), so the region grown from a seed in a vertebra
+    spreads through the discs to the next levels; this barrier stops it there.
+
+    Every voxel takes the arc position (mm along the cord) of its nearest point on the centreline
+    (extended straight beyond its ends): cross-sections perpendicular to the cord. A disc slab is
+    the arc interval between two consecutive vertebral bodies (their ``body_s_range_mm``, RAS S,
+    endplate cortex included), at least one voxel (the largest spacing) thick. Gaps longer than
+    ``max_gap_fraction`` of the median body height (a body missed there) and the gap holding the
+    seed (a seed in a disc) are left open.
+
+    Parameters
+    ----------
+    volume : Volume
+        Grid of the result (the image the tumor is grown on).
+    centerline_ras : array (N, 3)
+        Cord centreline, RAS mm, cranial or caudal first, N >= 2.
+    vertebrae : list of dict
+        Vertebra records with ``body_s_range_mm`` ([lower, upper] RAS S, mm), e.g.
+        ``VertebraeResult.vertebrae`` of :func:`seg_vertebrae_mri.segment_vertebrae_mri`.
+    seed_ras : array (3,)
+        The tumor seed, RAS mm.
+    radius_mm : float or None
+        Only voxels within this distance (mm) of the seed are considered (None: all).
+    max_gap_fraction : float
+        See above (unitless).
+
+    Returns
+    -------
+    (Volume, list of [float, float])
+        0/1 barrier mask on ``volume``'s grid, and the RAS S ranges (mm) of the disc slabs used.
+    """
+    pts = np.asarray(centerline_ras, float)
+    empty = volume.with_array(np.zeros(volume.shape3, np.uint8), name="disc barrier")
+    ranges = sorted(tuple(v["body_s_range_mm"]) for v in vertebrae if v.get("body_s_range_mm") is not None)
+    if pts.ndim != 2 or len(pts) < 2 or len(ranges) < 2:
+        return empty, []
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    keep = np.concatenate([[True], np.diff(arc) > 1e-6])
+    pts, arc = pts[keep], arc[keep]
+    if len(pts) < 2:
+        return empty, []
+    step = 0.25 * float(volume.spacing.min())
+    extent = float(np.linalg.norm(np.asarray(volume.shape3) * volume.spacing))
+    fine = np.arange(-extent, arc[-1] + extent + step, step)
+    t0 = (pts[1] - pts[0]) / np.linalg.norm(pts[1] - pts[0])
+    t1 = (pts[-1] - pts[-2]) / np.linalg.norm(pts[-1] - pts[-2])
+    line = np.stack([np.interp(fine, arc, pts[:, d]) for d in range(3)], axis=1)
+    line[fine < 0] = pts[0] + fine[fine < 0, None] * t0
+    line[fine > arc[-1]] = pts[-1] + (fine[fine > arc[-1]] - arc[-1])[:, None] * t1
+    order = np.argsort(line[:, 2])
+    s_to_arc = lambda s: float(np.interp(s, line[order, 2], fine[order]))  # noqa: E731
+    tree = cKDTree(line)
+    seed_arc = float(fine[tree.query(np.asarray(seed_ras, float))[1]])
+    heights = [hi - lo for lo, hi in ranges]
+    slabs = []
+    for (_, hi0), (lo1, _) in zip(ranges[:-1], ranges[1:], strict=True):
+        a0, a1 = sorted((s_to_arc(hi0), s_to_arc(lo1)))
+        if a1 - a0 > max_gap_fraction * float(np.median(heights)) or a0 <= seed_arc <= a1:
+            continue
+        half = max((a1 - a0) / 2.0, float(volume.spacing.max()) / 2.0)
+        slabs.append(((a0 + a1) / 2.0 - half, (a0 + a1) / 2.0 + half, hi0, lo1))
+    if not slabs:
+        return empty, []
+    if radius_mm is None:
+        box = tuple(slice(0, n) for n in volume.shape3)
+    else:
+        c = _seed_ijk(volume, seed_ras, "--tumor-seed")
+        box = _crop_box(volume.shape3, c, np.ceil(radius_mm / volume.spacing).astype(int))
+    ijk = np.stack(np.meshgrid(*[np.arange(b.start, b.stop) for b in box], indexing="ij"), axis=-1).reshape(-1, 3)
+    voxel_arc = fine[tree.query(volume.ijk_to_ras(ijk))[1]].reshape([b.stop - b.start for b in box])
+    sub = np.zeros(voxel_arc.shape, bool)
+    for a0, a1, *_ in slabs:
+        sub |= (voxel_arc >= a0) & (voxel_arc <= a1)
+    out = np.zeros(volume.shape3, np.uint8)
+    out[box] = sub
+    return volume.with_array(out, name="disc barrier"), [[round(float(hi0), 2), round(float(lo1), 2)]
+                                                         for *_, hi0, lo1 in slabs]
+
+
 def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, ct: bool = False,
                allowed: Volume | None = None, forbidden: Volume | None = None,
                foreground_seeds_ras=(), background_seeds_ras=(), tissue_levels=(),
-               progress: Progress = no_progress) -> TumorResult:
+               barrier: Volume | None = None, progress: Progress = no_progress) -> TumorResult:
     """Segment the tumor around ``seed_ras``.
 
     Parameters
@@ -196,6 +320,9 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
         Intensities (image units) of tissues that may border the tumor, measured elsewhere (e.g.
         the cord and CSF near the seed); on each side the nearest one replaces the estimate from
         the histogram of the region's surroundings.
+    barrier : Volume or None
+        0/1 mask on ``volume``'s grid the tumor never enters, reported when the region touches it
+        (e.g. the intervertebral discs next to a bone lesion's level, from :func:`disc_barrier`).
 
     Returns
     -------
@@ -239,6 +366,9 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
         ok &= allowed.array[box] > 0
     if forbidden is not None:
         ok &= ~(forbidden.array[box] > 0)
+    wall = barrier.array[box] > 0 if barrier is not None else None
+    if wall is not None:
+        ok &= ~wall
     s_local = seed - off
     ok[tuple(s_local)] = True  # the seed itself is always allowed
     grid_idx = np.indices(img.shape, dtype=np.float32)
@@ -260,6 +390,10 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
         region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
         stats["low_contrast_smoothing_mm"] = params.low_contrast_smoothing_mm
     warnings = []
+    edge = dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2
+    if params.leak_cut_max_mm > 0 and np.any(region & edge):
+        progress(0.6, "cutting a leak at its narrowest constriction")
+        region = _cut_leak(region, s_local, sp, params, edge, stats, warnings)
     for p in fg:
         q = p - off
         if not region[tuple(q)]:
@@ -278,7 +412,14 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
             depth = ndimage.distance_transform_edt(region, sampling=sp)
             ws = watershed(-depth, markers, mask=region)
             region = ws == 1
-    reached = bool(np.any(region & (dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2)))
+    reached = bool(np.any(region & edge))
+    if wall is not None:
+        stopped = bool(np.any(ndimage.binary_dilation(region) & wall))
+        stats["stopped_at_barrier"] = stopped
+        if stopped:
+            warnings.append("the region reached an intervertebral disc next to the seed's vertebra and was stopped "
+                            "there (bone metastases respect the disc; a lesion crossing it, e.g. an infection or "
+                            "epidural spread behind the disc, needs segmentation.tumor.disc_barrier false)")
     if reached:
         warnings.append(f"the tumor region reached the search limit ({params.max_radius_mm} mm from the seed): "
                         "the border may be leaking; add background seeds or check the seed")

@@ -2,8 +2,18 @@
 
 Method
 ------
-On a RAS-aligned working grid (axial slices ``[:, :, k]``):
+On a working grid with slices ``[:, :, k]`` across the spine:
 
+0. *Working grid*: first the RAS-aligned working grid (axial slices). The bony canal is tracked
+   there and the spine's mean axis fitted (principal direction of the canal centres, mm). When
+   it leaves both S and the grid's slice axis by more than ``axis_realign_deg`` (patient
+   flexion/extension, gantry tilt; an oblique acquisition of an upright spine keeps its grid)
+   over a canal of at least :data:`REALIGN_MIN_CANAL_MM`, the CT is resampled
+   (linear, -1000 HU outside its field of view) onto a grid turned by the smallest rotation that
+   takes S onto the axis (isotropic voxels as :func:`seg_common.working_grid` resamples), and
+   everything below runs there. Labels and bone go back to the input grid through world
+   coordinates; every reported coordinate is RAS. The axis angle from S is reported
+   (``working_axis_tilt_deg``).
 1. *Canal*: the bony canal is followed slice by slice (:func:`seg_cord.bony_canal`); its centre
    is the spine's axis. Without a canal there is no spine to label ("not found").
 2. *Bone*: voxels above ``cancellous_hu`` closed over one in-plane voxel and hole-filled per
@@ -37,10 +47,14 @@ On a RAS-aligned working grid (axial slices ``[:, :, k]``):
 7. *Names*: from a user anchor (a named level and a RAS point in that vertebra), else from C2
    (the most cranial body with the dens rising from it into a C1 ring, see
    :mod:`seg_vertebrae_cervical`; 7 cervical vertebrae is near-invariant; reliable only when
-   the C1 ring is seen; C1 is then split off the C2 label), else from the
+   the C1 ring is seen; C1 is then split off the C2 label and posterior-arch labels above C1,
+   bone of the skull base, are dropped), else from the
    sacrum (S1; the lowest mobile vertebra above it is L5: assumes 5 lumbar vertebrae and no
    lumbosacral transitional vertebra, flagged), else the lowest vertebra bearing ribs on both
-   sides is T12 (assumes 12 rib pairs: flagged), else the levels stay unnamed (``V1``... cranial
+   sides is T12 (assumes 12 rib pairs: flagged; not used when a dens was seen at the top; a
+   warning when a single rib-free vertebra lies below it whose body is not taller than the
+   rib-bearing ones, as after a rib missed in the upper thorax, when a C2-like shape was seen,
+   or when the count names vertebrae below L5), else the levels stay unnamed (``V1``... cranial
    to caudal) and the result says it is not anchored. When the sacrum and the last rib are
    both seen, ``anchor_consistency`` says whether they name the levels alike (a warning when
    not: transitional vertebra or 11/13 rib pairs); when C2 and the first rib pair are both
@@ -58,7 +72,8 @@ from scipy.signal import find_peaks
 from skimage.segmentation import watershed
 
 from .context import Progress, no_progress
-from .seg_common import labels_to_grid, mask_to_grid, working_grid
+from .geometry import resample
+from .seg_common import drop_outliers, labels_to_grid, mask_to_grid, working_grid
 from .seg_params import LEVEL_NAMES, CordParams, VertebraeParams
 from .seg_vertebrae_cervical import anchor_evidence, c2_evidence, label_c1
 from .volume import Volume
@@ -100,8 +115,13 @@ class VertebraeResult:
     discs : list of dict
         The discs between the bodies, inferior to superior: ``centre_ras`` (RAS mm, the disc
         plane at the body's mid-depth), ``tilt_deg`` (sagittal tilt of the plane from the axial
-        plane of the canal-following box, degrees; positive = anterior end cranial) and ``score``
-        (fraction of the body footprint showing the disc pattern).
+        plane of the canal-following box, i.e. from the plane perpendicular to the working axis,
+        degrees; positive = anterior end cranial) and ``score`` (fraction of the body footprint
+        showing the disc pattern).
+    working_axis : dict or None
+        The spine's mean axis fitted to a first canal pass: ``tilt_deg`` (angle from S, degrees),
+        ``ras`` (unit vector, towards S) and ``realigned`` (the vertebrae were labelled on a
+        working grid following it); None (or ``tilt_deg`` None) when no axis could be fitted.
     """
 
     found: bool
@@ -116,6 +136,7 @@ class VertebraeResult:
     warnings: list = field(default_factory=list)
     anchor_consistency: dict | None = None
     discs: list = field(default_factory=list)
+    working_axis: dict | None = None
 
     def summary(self) -> dict:
         """JSON-ready ``plan["vertebrae"]`` section."""
@@ -133,6 +154,10 @@ class VertebraeResult:
             out["anchor_consistency"] = dict(self.anchor_consistency)
         if self.discs:
             out["discs"] = [dict(d) for d in self.discs]
+        if self.working_axis is not None and self.working_axis.get("tilt_deg") is not None:
+            out["working_axis_tilt_deg"] = self.working_axis["tilt_deg"]
+            out["working_axis_ras"] = list(self.working_axis["ras"])
+            out["working_grid_realigned"] = bool(self.working_axis["realigned"])
         return out
 
 
@@ -154,6 +179,65 @@ def _canal_centres(canal: np.ndarray) -> np.ndarray | None:
     for d in range(2):
         out[:, d] = np.interp(np.arange(nk), ks, c[:, d])
     return out
+
+
+AXIS_MIN_CANAL_MM = 40.0
+"""The spine's mean axis is fitted only on at least this much tracked canal (mm along the working
+grid's slice axis)."""
+REALIGN_MIN_CANAL_MM = 120.0
+"""The working grid is turned to the spine's axis only when the tracked canal spans at least this
+much (mm): over a shorter field of view the mean axis is mostly the local curvature, which the
+tilted disc planes already follow, and the field's ends cut obliquely would cost whole vertebrae
+(documented setting)."""
+
+
+def _spine_axis(canal: np.ndarray, grid: Volume) -> tuple[np.ndarray, float] | None:
+    """The spine's mean axis from the bony canal on ``grid``: the principal direction of the canal
+    centres (one per slice, RAS mm, outliers off the running median dropped), oriented towards +S.
+
+    Returns ``(unit vector (RAS), angle from S in degrees)``, or None when the canal spans less
+    than :data:`AXIS_MIN_CANAL_MM`.
+    """
+    ks = np.flatnonzero(canal.any(axis=(0, 1)))
+    if len(ks) < 5 or (ks[-1] - ks[0]) * grid.spacing[2] < AXIS_MIN_CANAL_MM:
+        return None
+    ijk = np.array([[*np.argwhere(canal[:, :, k]).mean(axis=0), k] for k in ks])
+    pts = drop_outliers(grid.ijk_to_ras(ijk), window_mm=20.0, max_mm=5.0)
+    if len(pts) < 5:
+        return None
+    _u, _s, vt = np.linalg.svd(pts - pts.mean(axis=0), full_matrices=False)
+    t = vt[0] / np.linalg.norm(vt[0])
+    if t[2] < 0:
+        t = -t
+    return t, float(np.degrees(np.arccos(np.clip(t[2], -1.0, 1.0))))
+
+
+def _spine_aligned_grid(ct: Volume, axis, *, spacing_mm: float, min_spacing_mm: float) -> tuple[Volume, np.ndarray]:
+    """``ct`` resampled (linear, -1000 HU outside its field of view) onto a grid whose k axis
+    is the unit vector ``axis`` (RAS) and whose i, j axes are R and A turned by the smallest
+    rotation taking S onto ``axis``, covering ``ct``'s whole field of view, with isotropic voxels
+    as :func:`seg_common.working_grid` resamples: ``min(smallest voxel size, spacing_mm)``, or
+    ``spacing_mm`` when the voxels are finer than ``min_spacing_mm``. Returns the grid and which
+    of its voxels lie in ``ct``'s field of view."""
+    t = np.asarray(axis, float) / np.linalg.norm(axis)
+    v = np.cross([0.0, 0.0, 1.0], t)
+    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    rot = np.eye(3) + vx + vx @ vx / (1.0 + t[2])  # rot @ S = t
+    step = max(min(float(ct.spacing.min()), spacing_mm), 0.2)
+    if ct.spacing.min() < min_spacing_mm:
+        step = spacing_mm
+    sp = np.full(3, step)
+    n = np.asarray(ct.shape3) - 1
+    corners = ct.ijk_to_ras(np.array([[a, b, c] for a in (0, n[0]) for b in (0, n[1]) for c in (0, n[2])], float))
+    along = corners @ rot  # coordinates along the new axes (mm)
+    lo, hi = along.min(axis=0), along.max(axis=0)
+    shape = tuple(int(np.floor((h - low) / s + 1e-6)) + 1 for low, h, s in zip(lo, hi, sp, strict=True))
+    aff = np.eye(4)
+    aff[:3, :3] = rot * sp
+    aff[:3, 3] = rot @ lo
+    arr = resample(ct, aff, shape, order=1, cval=-1000.0)
+    inside = resample(ct.with_array(np.ones(ct.shape3, np.uint8)), aff, shape, order=0, cval=0) > 0
+    return Volume(arr.astype(np.float32), aff, ct.name, dict(ct.meta)), inside
 
 
 def _straight_box(img: np.ndarray, centres: np.ndarray, half_i: int, j_from: int, j_to: int, fill: float):
@@ -188,11 +272,19 @@ def _shear_k(vol: np.ndarray, slope: float, j_pivot: float, fill) -> np.ndarray:
     return out
 
 
-def _disc_score(box: np.ndarray, spacing, params: VertebraeParams):
+MIN_FOOTPRINT_FRACTION = 0.3
+"""A disc plane is scored only where it keeps at least this fraction of the median axial body
+footprint (:func:`_disc_score`): a plane through the edge of the field of view (or of a working
+grid turned against it) keeps a sliver whose fraction showing the pattern means nothing."""
+
+
+def _disc_score(box: np.ndarray, spacing, params: VertebraeParams, valid: np.ndarray | None = None):
     """Per slice of the straightened box (``[i, j, k]``, ``j`` from the canal towards the bodies),
-    the fraction of the body footprint where a dark slab lies between two bright endplates
+    the fraction of the body footprint (``valid``: the box voxels inside the CT's field of view,
+    all when None) where a dark slab lies between two bright endplates
     (``endplate_hu``) within ``endplate_window_mm`` above and below, on the best of the disc planes
-    through that slice tilted in the sagittal plane by up to ``disc_tilt_max_deg``.
+    through that slice tilted in the sagittal plane by up to ``disc_tilt_max_deg``; planes keeping
+    less than :data:`MIN_FOOTPRINT_FRACTION` of the median axial footprint score 0.
 
     Returns ``(score, tilt_deg, j_pivot)``: per slice the score and the tilt (degrees; positive =
     the anterior end of the disc lies cranial) of the best plane, and the box column (the
@@ -201,7 +293,13 @@ def _disc_score(box: np.ndarray, spacing, params: VertebraeParams):
     sp = np.asarray(spacing, float)
     nk = box.shape[2]
     size = max(3, int(round(30.0 / sp[2])))
-    footprint = ndimage.uniform_filter1d(box, size=size, axis=2, mode="nearest") > params.footprint_hu
+    if valid is None:
+        footprint = ndimage.uniform_filter1d(box, size=size, axis=2, mode="nearest") > params.footprint_hu
+    else:  # the mean over the voxels inside the field of view
+        v = valid.astype(np.float32)
+        num = ndimage.uniform_filter1d(box * v, size=size, axis=2, mode="nearest")
+        den = ndimage.uniform_filter1d(v, size=size, axis=2, mode="nearest")
+        footprint = valid & (num > params.footprint_hu * np.maximum(den, 1e-6))
     x = ndimage.gaussian_filter(box, sigma=(1.0 / sp[0], 1.0 / sp[1], 0.0))
     w = max(1, int(round(params.endplate_window_mm / sp[2])))
     j_fp = np.argwhere(footprint)[:, 1]
@@ -214,6 +312,7 @@ def _disc_score(box: np.ndarray, spacing, params: VertebraeParams):
     tilts = tilts[np.argsort(np.abs(tilts), kind="stable")]
     best = np.full(nk, -1.0)
     best_tilt = np.zeros(nk)
+    n_ref = None
     for tilt in tilts:
         slope = float(np.tan(np.radians(tilt)) * sp[1] / sp[2])
         xs = _shear_k(x, slope, j_pivot, -1000.0) if tilt else x
@@ -226,7 +325,10 @@ def _disc_score(box: np.ndarray, spacing, params: VertebraeParams):
         walls = np.minimum(below, above)
         sandwich = (walls > params.endplate_hu) & (walls - xs > params.disc_contrast_hu) & fs
         n_fp = fs.sum(axis=(0, 1))
-        score = np.where(n_fp > 0, sandwich.sum(axis=(0, 1)) / np.maximum(n_fp, 1), 0.0)
+        if n_ref is None:  # the axial planes come first
+            n_ref = MIN_FOOTPRINT_FRACTION * float(np.median(n_fp[n_fp > 0])) if np.any(n_fp > 0) else 1.0
+        # a plane near the edge of the field of view keeps only a sliver of the footprint
+        score = np.where(n_fp >= max(n_ref, 1.0), sandwich.sum(axis=(0, 1)) / np.maximum(n_fp, 1), 0.0)
         score[[0, -1]] = 0.0
         if nk >= 3:
             score = ndimage.uniform_filter1d(score, size=3, mode="nearest")
@@ -360,8 +462,11 @@ def vertebra_record(labels: np.ndarray, index: int, name: str, grid: Volume, *, 
                     ribs=(), body_s_range=None, body_cut: bool | None = None, canal_centre_ras=None) -> dict:
     """The ``plan["vertebrae"]["vertebrae"]`` entry of level ``index`` of ``labels`` (on ``grid``).
 
-    ``body_s_range`` is the body's (lower, upper) RAS S coordinate (mm, either order) along the
-    canal, ``canal_centre_ras`` the canal (or cord) centre at mid-body (RAS mm).
+    ``body_s_range`` is the body's (lower, upper) RAS S coordinate (mm, either order): the S of
+    the body's two end points on the spine's axis (the canal centre line; on a working grid
+    turned to a tilted spine, the ends along that axis, so the range is the body's extent along
+    the axis projected onto S), ``canal_centre_ras`` the canal (or cord) centre at mid-body (RAS
+    mm).
     """
     pts = np.argwhere(labels == index)
     info = {"index": int(index), "name": name, "voxels": int(len(pts)),
@@ -405,11 +510,35 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     grid = working_grid(ct, spacing_mm=params.working_spacing_mm, max_anisotropy=2.5,
                         min_spacing_mm=params.working_spacing_mm * 0.75)
     img = grid.array.astype(np.float32)
-    sp = grid.spacing
-    nk = img.shape[2]
-    canal, reason = bony_canal(img, sp, cord_params)
+    canal, reason = bony_canal(img, grid.spacing, cord_params)
     if canal is None:
         return VertebraeResult(False, f"no spinal canal: {reason}")
+    # the spine's mean axis; a tilted spine is labelled on a working grid following it
+    pre_warnings: list[str] = []
+    fov = None  # voxels of the working grid inside the CT's field of view (None: all)
+    axis = _spine_axis(canal, grid)
+    axis_info = {"tilt_deg": None, "ras": None, "realigned": False}
+    if axis is not None:
+        axis_info.update(tilt_deg=round(axis[1], 1), ras=[round(float(v), 4) for v in axis[0]])
+        k_dir = grid.direction[:, 2] / np.linalg.norm(grid.direction[:, 2])
+        off_slices = float(np.degrees(np.arccos(min(1.0, abs(float(axis[0] @ k_dir))))))
+        ks = np.flatnonzero(canal.any(axis=(0, 1)))
+        span_mm = (ks[-1] - ks[0]) * grid.spacing[2]
+        if min(off_slices, axis[1]) > params.axis_realign_deg and span_mm >= REALIGN_MIN_CANAL_MM:
+            progress(0.1, "working grid along the spine")
+            r_grid, r_fov = _spine_aligned_grid(ct, axis[0], spacing_mm=params.working_spacing_mm,
+                                                min_spacing_mm=params.working_spacing_mm * 0.75)
+            r_img = r_grid.array
+            r_canal, r_reason = bony_canal(r_img, r_grid.spacing, cord_params)
+            if r_canal is not None and _canal_centres(r_canal) is not None:
+                grid, img, canal, fov = r_grid, r_img, r_canal, r_fov
+                axis_info["realigned"] = True
+            else:
+                pre_warnings.append(f"the spine's axis is tilted {axis[1]:.0f} degrees from S, but the canal was "
+                                    f"not found on a working grid following it ({r_reason or 'too short'}): "
+                                    "labelled on axial slices; confirm the levels")
+    sp = grid.spacing
+    nk = img.shape[2]
     centres = _canal_centres(canal)
     if centres is None:
         return VertebraeResult(False, "the bony canal was found in fewer than two slices")
@@ -448,7 +577,12 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         box = _straight_box(img, box_centres, half_i, j_near, j_far, -1000.0)
     else:
         box = _straight_box(img, box_centres, half_i, -j_far, -j_near, -1000.0)[:, ::-1, :]
-    score, tilt, j_pivot = _disc_score(box, sp, params)
+    valid = None
+    if fov is not None:
+        valid = _straight_box(fov.astype(np.float32), box_centres, half_i, *((j_near, j_far) if sign > 0 else (-j_far, -j_near)), 0.0) > 0.5
+        if sign < 0:
+            valid = valid[:, ::-1, :]
+    score, tilt, j_pivot = _disc_score(box, sp, params, valid)
     score[:k_first] = 0.0
     score[k_last + 1:] = 0.0
     min_gap = max(1, int(round(params.disc_search_mm[0] / sp[2])))
@@ -563,6 +697,13 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     c2 = c2_evidence(img, canal, centres, bodies, k_last, sign, sp, params) if params.c2_anchor else None
     if c2 is not None and c2["anchored"]:
         ws, _c1_slot = label_c1(ws, c2, img, canal, sp, params)
+        # nothing above C1 is a vertebra: arch runs given to slots above it are the skull base
+        above_c1 = ws > c2["slot"] + 2
+        if above_c1.any():
+            n_above = len(np.unique(ws[above_c1]))
+            ws[above_c1] = 0
+            pre_warnings.append(f"{n_above} posterior-arch label(s) above C1 (bone of the skull base behind the "
+                                "canal) left unlabelled: nothing above C1 is a vertebra")
     present = sorted({int(v) - 1 for v in np.unique(ws) if v > 0})
     if not present:
         return VertebraeResult(False, "no vertebra could be labelled", bone=mask_to_grid(bone, grid, ct))
@@ -577,8 +718,11 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     sacrum = None
     if params.auto_anchor and params.sacrum_anchor and 0 in index_of:
         sacrum = _sacrum_evidence(bone, centres, bodies, discs, k_first, sp, params)
+    body_heights = {b: (k1 - k0 + 1) * sp[2] for b, (k0, k1, lo, hi) in enumerate(bodies)
+                    if lo >= k_first and hi <= k_last}
     names, method, anchor, reliable, warnings, consistency = _name_levels(
-        labels, grid, order, index_of, slot_ribs, bodies, params, sacrum, c2)
+        labels, grid, order, index_of, slot_ribs, bodies, params, sacrum, c2, body_heights)
+    warnings = pre_warnings + warnings
     if method == "sacrum" and discs and (discs[0] - k_first) > 1.5 * pitch:
         warnings.append(f"the sacrum's part within the tracked canal is {(discs[0] - k_first) * sp[2]:.0f} mm tall, "
                         f"more than 1.5 vertebral pitches ({pitch * sp[2]:.0f} mm): the lumbosacral disc may have "
@@ -598,8 +742,9 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
             k0, k1, lo, hi = bodies[slot]
             kc = (k0 + k1) / 2.0
             c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
-            s_lo = grid.ijk_to_ras([[0, 0, k0 - 0.5]])[0][2]
-            s_hi = grid.ijk_to_ras([[0, 0, k1 + 0.5]])[0][2]
+            # RAS S of the body's end points on the working axis (through the canal centre)
+            ends = [(*centres[min(max(k, 0), nk - 1)], k + d) for k, d in ((k0, -0.5), (k1, 0.5))]
+            s_lo, s_hi = grid.ijk_to_ras(ends)[:, 2]
             body = {"body_s_range": (s_lo, s_hi), "body_cut": lo < k_first or hi > k_last, "canal_centre_ras": c}
         vertebrae.append(vertebra_record(labels, idx, names[idx], grid, body_in_field_of_view=slot < n_b,
                                          ribs=ribs, **body))
@@ -608,7 +753,7 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",
         labels=labels_to_grid(labels, grid, ct), bone=mask_to_grid(bone, grid, ct), names=names,
         method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings,
-        anchor_consistency=consistency, discs=disc_records)
+        anchor_consistency=consistency, discs=disc_records, working_axis=axis_info)
 
 
 ARCH_DROP_COST, ARCH_MERGE_COST, ARCH_SKIP_COST = 0.5, 0.5, 0.25
@@ -752,15 +897,43 @@ def _first_rib_slot(order, slot_ribs):
 C2_EVIDENCE = "dens rising from the most cranial body into a ring without a body (C1)"
 
 
+def _last_rib_doubt(order, slot_ribs, lowest, body_heights, c2) -> tuple[bool, str] | None:
+    """Why the last rib-bearing vertebra ``lowest`` may not be T12: ``(refuse, reason)`` or None.
+
+    * C2 was found (a dens rising from the top body): the scan is cervical; refused.
+    * A single rib-free vertebra lies below the last rib-bearing one and its body is not taller
+      than the median rib-bearing body (both whole in the field of view): it need not be lumbar
+      (e.g. one rib missed in the upper thorax); a warning. Two or more rib-free vertebrae below,
+      or a taller body, look lumbar.
+    """
+    if c2 is not None and c2.get("anchored"):
+        return True, ("a dens rising into C1 was seen at the top of the spine (a cervical scan), yet the "
+                      "last rib-bearing vertebra would be named T12")
+    below = [slot for slot in order if slot < lowest and slot_ribs.get(slot) != {-1, 1}]
+    if len(below) >= 2:
+        return None
+    ribbed = [body_heights[slot] for slot in order if slot_ribs.get(slot) == {-1, 1} and slot in body_heights]
+    h = body_heights.get(below[0]) if below else None
+    if h is not None and ribbed and h > float(np.median(ribbed)):
+        return None
+    return False, ("only one rib-free vertebra lies below the last rib-bearing one and its body is not taller "
+                   "than the rib-bearing ones (or is cut by the field of view): it need not be lumbar (a rib "
+                   "missed in the upper thorax?)")
+
+
 def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: VertebraeParams, sacrum=None,
-                 c2=None):
+                 c2=None, body_heights=None):
     """Names by user anchor, else C2, else sacrum, else last rib, else unanchored (see module docstring).
+
+    ``body_heights``: slot -> body height (mm along the working axis) of the bodies whole in the
+    field of view (for :func:`_last_rib_doubt`).
 
     Returns ``(names, method, anchor, reliable, warnings, anchor_consistency)``.
     """
     n = len(order)
     warnings: list[str] = []
     rib_names = rib_idx = None
+    rib_doubt = None
     sacrum_names = None
     consistency = None
     if params.auto_anchor:
@@ -768,6 +941,7 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
         if lowest is not None:
             rib_idx = index_of[lowest]
             rib_names = _count_from(n, rib_idx, "T12")
+            rib_doubt = _last_rib_doubt(order, slot_ribs, lowest, body_heights or {}, c2)
         if sacrum is not None:
             sacrum_names = _count_from(n, index_of[0], "S1")
         if rib_names is not None and sacrum_names is not None:
@@ -821,9 +995,22 @@ def _name_levels(labels, grid, order, index_of, slot_ribs, bodies, params: Verte
                   "(fused, no disc gap, alae and iliac bone on both sides)", "assumption": SACRUM_ASSUMPTION,
                   **sacrum}
         return sacrum_names, "sacrum", anchor, False, warnings, consistency
+    if rib_names is not None and rib_doubt is not None and rib_doubt[0]:
+        warnings.append(f"the last rib does not name the levels: {rib_doubt[1]}")
+        rib_names = None
     if rib_names is not None:
         warnings.append("levels named from the last rib-bearing vertebra (= T12); this assumes 12 rib "
                         "pairs and no lumbosacral transition: confirm on a full-spine image")
+        if rib_doubt is not None:
+            warnings.append(f"the vertebra named T12 may not be T12: {rib_doubt[1]}; confirm the levels")
+        if c2 is not None:
+            warnings.append("a C2-like shape or C1-like ring was seen at the top of the spine: if this is a "
+                            "cervical scan, the thoracolumbar names from the last rib are wrong; confirm the "
+                            "levels")
+        past = [name for name in rib_names.values() if name.startswith("S")]
+        if past:
+            warnings.append(f"counting from the last rib names vertebrae {past[0]}... below L5 although no "
+                            "sacrum was found (6 lumbar vertebrae, a missed rib or a missed sacrum?): confirm the levels")
         return rib_names, "last rib", {"level": "T12", "index": rib_idx,
                                        "evidence": "lowest vertebra with ribs on both sides"}, False, warnings, consistency
     warnings.append("vertebral levels are not anchored (no user anchor, no sacrum, no last rib with a rib-free "

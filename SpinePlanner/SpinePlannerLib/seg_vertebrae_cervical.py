@@ -102,6 +102,25 @@ def _anterior_arch(hard_col: np.ndarray, hu_col: np.ndarray, c: int, sign: int, 
     return thickness <= params.c1_arch_max_depth_mm, thickness
 
 
+OUTSIDE_HU = -1000.0
+"""Value of working-grid voxels outside the scanned volume (HU)."""
+
+
+def _canal_open_above(img: np.ndarray, centres: np.ndarray, k_last: int, sp) -> bool:
+    """Whether the tracked canal runs to the top of the image data: no slice within 5 mm above its
+    last slice, or mostly outside-the-scan voxels (exactly ``OUTSIDE_HU``) within 5 mm of the canal
+    centre there. At the craniocervical junction the canal ends inside the data (foramen magnum,
+    posterior fossa above)."""
+    nk = img.shape[2]
+    m = max(1, int(round(5.0 / sp[2])))
+    if k_last + m > nk - 1:
+        return True
+    ci, cj = (int(round(v)) for v in centres[k_last])
+    r = max(1, int(round(5.0 / sp[0])))
+    win = img[max(0, ci - r):ci + r + 1, max(0, cj - r):cj + r + 1, k_last + 1:k_last + m + 1]
+    return bool(win.size == 0 or np.mean(win == OUTSIDE_HU) > 0.5)
+
+
 def c2_evidence(img: np.ndarray, canal: np.ndarray, centres: np.ndarray, bodies: list, k_last: int, sign: int,
                 spacing, params: VertebraeParams) -> dict | None:
     """Whether the most cranial body slot is C2 (see module docstring).
@@ -242,7 +261,10 @@ def c2_evidence(img: np.ndarray, canal: np.ndarray, centres: np.ndarray, bodies:
             ring_slices += 1
             arch_depths.append(thick)
     ring = ring_slices >= 2
-    if not dens_ks and not ring:
+    if not dens_ks and (not ring or _canal_open_above(img, centres, k_last, sp)):
+        # a ring without a dens is only worth reporting below the foramen magnum: where the canal
+        # runs on to the edge of the data, the top arch is the next vertebra's, cut by the field
+        # of view (as on a thoracolumbar scan)
         return None
     dens_top = dens_ks[-1] if dens_ks else k1
     canal_above = max(0.0, (k_last - dens_top) * sp[2])

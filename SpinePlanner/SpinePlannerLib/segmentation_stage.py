@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import PlanContext, Progress, StageSkipped
+from .context import PlanContext, Progress, StageSkipped, no_progress
 from .errors import InputError
 from .geometry import resample_like, resample_mask_like
 from .seg_common import convex_per_axial_slice, labels_to_grid
 from .seg_cord import contrast_family, segment_cord
 from .seg_cyst_edema import segment_cyst_edema
 from .seg_params import segmentation_params_from_dict
-from .seg_tumor import grow_tumor
+from .seg_tumor import disc_barrier, grow_tumor
 from .seg_vertebrae import segment_vertebrae_ct
 from .seg_vertebrae_mri import centreline_from_mask, segment_vertebrae_mri
 from .volume import Volume
@@ -36,9 +36,10 @@ CORD_ROLE_ORDER = ("t2", "stir", "t1", "t1c", "ct", "sct")
 """Image used for the cord: CSF-bright T2 first, then T1-weighted, then CT."""
 
 TUMOR_ROLES_INTRADURAL = ("t1c", "t2", "stir", "t1", "ct")
-TUMOR_ROLES_EXTRADURAL = ("ct", "t1c", "t2", "stir", "t1")
+TUMOR_ROLES_EXTRADURAL = ("ct", "t1c", "t1", "t2", "stir")
 """Image used for the tumor: contrast T1 or T2 for a seed inside the thecal sac; CT first for a
-seed outside it (bone lesions: CT shows the cortex the lesion is confined by)."""
+seed outside it (bone lesions: CT shows the cortex the lesion is confined by), then T1 before T2
+(marrow replacement is dark against fatty marrow and fat on T1; on T2 it can match fat and disc)."""
 
 VERTEBRA_MRI_ROLES = ("t1", "t2")
 """Without a CT, vertebral bodies are found on T1 (marrow bright, discs dark) if given, else T2."""
@@ -110,6 +111,7 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     # ---- 2. tumor from the seed -------------------------------------------------------------
     tumor_ref = ctx.label("tumor") if "tumor" in ctx.given_labels else None
     tumor_section: dict = {}
+    early_vert = None  # MRI vertebral bodies found before the tumor (disc barrier), reused in step 4
     if "tumor" in ctx.given_labels:
         tumor_section = {"source": "given label map"}
     elif ctx.tumor_seed_ras is not None:
@@ -129,11 +131,15 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                 forbidden = resample_mask_like(sac_first, vol)
         levels = _cord_csf_levels(first) if role == cord_role and inside else ()
         auto_bg = _cord_background_seeds(first, seed) if inside else []
+        barrier, barrier_info = None, None
+        if inside is False and contrast_family(role) != "ct" and params.tumor.disc_barrier:
+            progress(0.31, "intervertebral discs next to the seed (MRI vertebral bodies)")
+            barrier, early_vert, barrier_info = _disc_barrier_on_mri(ctx, params, first, seed, vol)
         progress(0.32, f"tumor from the seed on {role}")
         result = grow_tumor(vol, seed, params=params.tumor, ct=contrast_family(role) == "ct", allowed=allowed,
                             forbidden=forbidden, foreground_seeds_ras=params.foreground_seeds_ras,
                             background_seeds_ras=[*params.background_seeds_ras, *auto_bg], tissue_levels=levels,
-                            progress=_sub(progress, 0.32, 0.45))
+                            barrier=barrier, progress=_sub(progress, 0.32, 0.45))
         note = ""
         if result.stats.get("low_contrast_smoothing_mm") and role != "ct" and "ct" in ctx.volumes \
                 and ctx.volumes["ct"].contains_ras(seed):
@@ -173,6 +179,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                       for k, v in result.stats.items()},
             "warnings": list(result.warnings),
         }
+        if barrier_info is not None:
+            tumor_section["disc_barrier"] = barrier_info
         ctx.plan.setdefault("tumor", {})["source"] = "segmentation from seed"
     else:
         tumor_section = {"source": "none", "reason": "no --tumor-seed or --tumor-seg given"}
@@ -232,7 +240,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                                   progress=_sub(progress, 0.72, 0.95))
     elif mri_role is not None:
         progress(0.72, f"vertebral bodies on {mri_role}")
-        vr = _vertebrae_on_mri(ctx, params, mri_role, final, _sub(progress, 0.72, 0.95))
+        vr = early_vert if early_vert is not None else _vertebrae_on_mri(ctx, params, mri_role, final,
+                                                                          _sub(progress, 0.72, 0.95))
     if vr is not None:
         vert_section = vr.summary()
         vert_section["image"] = ct_role or mri_role
@@ -364,6 +373,26 @@ def _vertebrae_on_mri(ctx: PlanContext, params, role: str, cord_result, progress
     return segment_vertebrae_mri(ctx.volumes[role], contrast=contrast_family(role), centerline_ras=centreline,
                                  sac=sac, params=params.vertebrae_mri, anchor_level=v.anchor_level,
                                  anchor_ras=v.anchor_ras, progress=progress)
+
+
+def _disc_barrier_on_mri(ctx: PlanContext, params, cord_result, seed, vol: Volume):
+    """Disc slabs next to an extradural seed's vertebra, for a tumor grown on MRI
+    (:func:`seg_tumor.disc_barrier` from the MRI vertebral bodies along the first-pass cord).
+
+    Returns ``(barrier or None, the vertebral-body result or None, plan record)``; the bodies are
+    reused for the vertebrae when there is no CT.
+    """
+    role = _first(ctx, VERTEBRA_MRI_ROLES)
+    if role is None or cord_result is None or not cord_result.found:
+        return None, None, {"applied": False, "reason": "no T1/T2 image or no cord to find the discs along"}
+    vr = _vertebrae_on_mri(ctx, params, role, cord_result, no_progress)
+    if not vr.found:
+        return None, vr, {"applied": False, "reason": vr.reason}
+    mask, slabs = disc_barrier(vol, cord_result.centerline_ras, vr.vertebrae, seed,
+                               radius_mm=params.tumor.max_radius_mm + 5.0)
+    if not slabs:
+        return None, vr, {"applied": False, "image": role, "reason": "no disc next to the seed's vertebra"}
+    return mask, vr, {"applied": True, "image": role, "disc_s_ranges_mm": slabs}
 
 
 def _cord_background_seeds(cord_result, seed_ras, *, distances_mm=(15.0, 25.0)) -> list:
