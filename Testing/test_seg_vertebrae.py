@@ -3,6 +3,8 @@ phantom CT (T9-L1), anchored by the last rib or by a user-named level; unanchore
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,12 @@ def test_phantom_ct_levels_named_t9_to_l1(phantom_dir):
     on_t2 = labels_to_grid(res.labels.array, res.labels, truth)
     for idx in range(1, 6):  # the phantom's labels 1..5 are T9..L1
         assert dice(on_t2.array == idx, truth.array == idx) >= 0.8, res.names[idx]
+    # body ranges (RAS S, endplate to endplate) against the analytic bodies; levels spanned
+    # depend on them (a range running into the disc adds a level)
+    ranges = json.loads((case / "truth.json").read_text())["level_body_ranges_ras_s_mm"]
+    for v in res.vertebrae:
+        if v.get("body_s_range_mm") and not v.get("body_cut_by_field_of_view"):
+            assert np.allclose(v["body_s_range_mm"], ranges[v["name"]], atol=2.0), (v["name"], v["body_s_range_mm"])
 
 
 def test_anchor_parameters_are_validated():

@@ -742,8 +742,10 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
             k0, k1, lo, hi = bodies[slot]
             kc = (k0 + k1) / 2.0
             c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
-            # RAS S of the body's end points on the working axis (through the canal centre)
-            ends = [(*centres[min(max(k, 0), nk - 1)], k + d) for k, d in ((k0, -0.5), (k1, 0.5))]
+            # RAS S of the body's end points on the working axis (through the canal centre): the
+            # extent of the body's labelled bone (endplate to endplate, without the discs)
+            e_lo, e_hi = _body_extent(labels, idx, bodies[slot], centres, sign, sp, params)
+            ends = [(*centres[min(max(int(round(e)), 0), nk - 1)], e) for e in (e_lo, e_hi)]
             s_lo, s_hi = grid.ijk_to_ras(ends)[:, 2]
             body = {"body_s_range": (s_lo, s_hi), "body_cut": lo < k_first or hi > k_last, "canal_centre_ras": c}
         vertebrae.append(vertebra_record(labels, idx, names[idx], grid, body_in_field_of_view=slot < n_b,
@@ -754,6 +756,42 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         labels=labels_to_grid(labels, grid, ct), bone=mask_to_grid(bone, grid, ct), names=names,
         method=method, anchor=anchor, reliable=reliable, vertebrae=vertebrae, warnings=warnings,
         anchor_consistency=consistency, discs=disc_records, working_axis=axis_info)
+
+
+BODY_EXTENT_FRACTION = 0.5
+"""A slice belongs to a body's extent when its count of the body's labelled bone in front of the
+canal reaches this fraction of the median count over the body's slices (documented setting)."""
+
+
+def _body_extent(labels: np.ndarray, idx: int, body, centres: np.ndarray, sign: int, sp,
+                 params: VertebraeParams) -> tuple[float, float]:
+    """Working-grid slice extent (fractional k, outer voxel edges) of vertebra ``idx``'s body bone.
+
+    ``body`` is the slot ``(k0, k1, lo, hi)``: body slices ``k0..k1`` between the bounding discs
+    (or canal ends) ``lo`` and ``hi``. Counted per slice: voxels labelled ``idx`` more than 10 mm
+    in front of the canal centre, within ``body_half_width_mm`` left-right and ``body_depth_mm``
+    deep; the extent runs over the slices between the discs whose count reaches
+    :data:`BODY_EXTENT_FRACTION` of the median over ``k0..k1``. Between disc centres the body
+    would include half of each disc (about 2-5 mm too tall at each end); the bone stops at the
+    endplates. Falls back to ``(k0 - 0.5, k1 + 0.5)`` when no body bone is labelled.
+    """
+    k0, k1, lo, hi = body
+    ni, nj, nk = labels.shape
+    half_i = params.body_half_width_mm / sp[0]
+    near, far = 10.0 / sp[1], params.body_depth_mm / sp[1]
+    counts = {}
+    for k in range(max(lo, 0), min(hi, nk - 1) + 1):
+        ci, cj = centres[k]
+        i0, i1 = max(0, int(np.floor(ci - half_i))), min(ni, int(np.ceil(ci + half_i)) + 1)
+        j0, j1 = (cj + near, cj + far) if sign > 0 else (cj - far, cj - near)
+        j0, j1 = max(0, int(np.floor(j0))), min(nj, int(np.ceil(j1)) + 1)
+        counts[k] = int(np.count_nonzero(labels[i0:i1, j0:j1, k] == idx)) if i1 > i0 and j1 > j0 else 0
+    core = [counts[k] for k in range(k0, k1 + 1) if k in counts]
+    ref = float(np.median(core)) if core else 0.0
+    on = [k for k, c in counts.items() if ref > 0 and c >= BODY_EXTENT_FRACTION * ref]
+    if not on:
+        return k0 - 0.5, k1 + 0.5
+    return on[0] - 0.5, on[-1] + 0.5
 
 
 ARCH_DROP_COST, ARCH_MERGE_COST, ARCH_SKIP_COST = 0.5, 0.5, 0.25
