@@ -21,3 +21,11 @@ def check_range(name: str, value: float, lo: float, hi: float) -> None:
 def check_fraction(name: str, value: float) -> None:
     """``0 <= value <= 1``."""
     check_range(name, value, 0.0, 1.0)
+
+
+def check_min_max(name: str, value) -> tuple[float, float]:
+    """``value`` is ``(min, max)`` with ``0 < min < max``; returns it as floats."""
+    lo, hi = value
+    if not 0 < lo < hi:
+        raise ValueError(f"{name} must be (min, max) with 0 < min < max, got {value}")
+    return float(lo), float(hi)

@@ -60,15 +60,23 @@ def working_grid(volume: Volume, *, spacing_mm: float, max_anisotropy: float, or
     sp = view.spacing
     if sp.max() / sp.min() <= max_anisotropy and sp.min() >= min_spacing_mm:
         return view
-    step = max(min(float(sp.min()), spacing_mm), 0.2)
-    if sp.min() < min_spacing_mm:
-        step = spacing_mm
+    step = isotropic_step(sp, spacing_mm=spacing_mm, min_spacing_mm=min_spacing_mm)
     extent = (np.asarray(view.shape3) - 1) * sp
     shape = tuple(int(np.floor(e / step)) + 1 for e in extent)
     aff = view.affine.copy()
     aff[:3, :3] = view.direction * step
     arr = resample(view, aff, shape, order=order, cval=float(np.min(view.array)))
     return Volume(arr, aff, volume.name, dict(volume.meta))
+
+
+def isotropic_step(spacing, *, spacing_mm: float, min_spacing_mm: float = 0.0) -> float:
+    """Voxel size (mm) of an isotropic resampling of voxels of size ``spacing``: ``spacing_mm``,
+    or the smallest voxel size when that is finer (at least 0.2 mm), unless the voxels are finer
+    than ``min_spacing_mm`` (then ``spacing_mm``)."""
+    sp_min = float(np.min(spacing))
+    if sp_min < min_spacing_mm:
+        return spacing_mm
+    return max(min(sp_min, spacing_mm), 0.2)
 
 
 def mask_to_grid(mask: np.ndarray, grid: Volume, target: Volume) -> Volume:

@@ -110,11 +110,15 @@ def _near(mask: np.ndarray, spacing, radius_mm: float) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=ball(radius_mm, spacing))
 
 
-def _extent_info(mask: np.ndarray, ref: Volume, sl, axis) -> tuple[float, float]:
+def _uncrop(mask: np.ndarray, ref: Volume, sl, name: str | None = None) -> Volume:
+    """A mask of the examined box ``sl`` as a 0/1 Volume on ``ref``'s whole grid."""
     full = np.zeros(ref.shape3, np.uint8)
     full[sl] = mask
-    vol = ref.with_array(full)
-    return (float(mask.sum()) * ref.voxel_volume_ml, measure.extent_along_mm(vol, axis))
+    return ref.with_array(full, name=name)
+
+
+def _extent_info(mask: np.ndarray, ref: Volume, sl, axis) -> tuple[float, float]:
+    return (float(mask.sum()) * ref.voxel_volume_ml, measure.extent_along_mm(_uncrop(mask, ref, sl), axis))
 
 
 def _r(v, nd: int = 4):
@@ -263,14 +267,10 @@ def segment_cyst_edema(tumor: Volume, *, cord: Volume | None, sac: Volume | None
                                                     "between cord and tumor levels), minus cysts")
                     solid = part
     if cyst.any() or enh is not None:
-        full = np.zeros(tumor.shape3, np.uint8)
-        full[sl] = solid
-        out.solid_tumor = tumor.with_array(full, name="tumor")
+        out.solid_tumor = _uncrop(solid, tumor, sl, "tumor")
         out.tumor_info["solid_volume_ml"] = round(float(solid.sum()) * tumor.voxel_volume_ml, 3)
     if cyst.any():
-        full = np.zeros(tumor.shape3, np.uint8)
-        full[sl] = cyst
-        out.cyst = tumor.with_array(full, name="cyst")
+        out.cyst = _uncrop(cyst, tumor, sl, "cyst")
         out.cyst_info["levels"] = dict(levels)
 
     # ---- 3. edema ----------------------------------------------------------------------------------
@@ -283,9 +283,7 @@ def segment_cyst_edema(tumor: Volume, *, cord: Volume | None, sac: Volume | None
         edema = _edema(i2, enh, fluid2, solid, cyst, sp, cord2, csf2, params)
         if edema.sum() * tumor.voxel_volume_ml >= params.min_edema_ml:
             vol_ml, cc = _extent_info(edema, tumor, sl, axis)
-            full = np.zeros(tumor.shape3, np.uint8)
-            full[sl] = edema
-            out.edema = tumor.with_array(full, name="edema")
+            out.edema = _uncrop(edema, tumor, sl, "edema")
             out.edema_info = {
                 "segmented": True, "reason": "non-enhancing T2-hyperintense tissue contiguous with the tumor",
                 "volume_ml": round(vol_ml, 3), "craniocaudal_extent_mm": round(cc, 1), "contrasts": ["t2", "t1c"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from .param_checks import check_range
+from .param_checks import check_min_max, check_range
 
 CONTRASTS = ("t2", "t1", "ct")
 """Image contrasts the classical cord engine knows: CSF bright (t2, stir), CSF dark (t1, t1c),
@@ -80,9 +80,7 @@ class CordParams:
     def __post_init__(self):
         check_range("working_spacing_mm", self.working_spacing_mm, 0.2, 3.0)
         check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
-        lo, hi = self.cord_area_mm2
-        if not 0 < lo < hi:
-            raise ValueError(f"cord_area_mm2 must be (min, max) with 0 < min < max, got {self.cord_area_mm2}")
+        check_min_max("cord_area_mm2", self.cord_area_mm2)
         check_range("min_length_mm", self.min_length_mm, 0.0, 500.0)
         check_range("min_contrast", self.min_contrast, 0.0, 1.0)
         check_range("min_track_fraction", self.min_track_fraction, 0.0, 1.0)
@@ -332,15 +330,9 @@ class VertebraeParams:
         check_range("axis_realign_deg", self.axis_realign_deg, 0.0, 90.0)
         check_range("sacrum_min_height_mm", self.sacrum_min_height_mm, 5.0, 200.0)
         check_range("sacrum_ala_half_width_mm", self.sacrum_ala_half_width_mm, 10.0, 150.0)
-        lo, hi = self.sacrum_iliac_range_mm
-        if not 0 < lo < hi:
-            raise ValueError(f"sacrum_iliac_range_mm must be (min, max) with 0 < min < max, got {self.sacrum_iliac_range_mm}")
-        self.sacrum_iliac_range_mm = (float(lo), float(hi))
+        self.sacrum_iliac_range_mm = check_min_max("sacrum_iliac_range_mm", self.sacrum_iliac_range_mm)
         check_range("sacrum_min_fraction", self.sacrum_min_fraction, 0.0, 1.0)
-        lo, hi = self.dens_width_mm
-        if not 0 < lo < hi:
-            raise ValueError(f"dens_width_mm must be (min, max) with 0 < min < max, got {self.dens_width_mm}")
-        self.dens_width_mm = (float(lo), float(hi))
+        self.dens_width_mm = check_min_max("dens_width_mm", self.dens_width_mm)
         check_range("dens_min_height_mm", self.dens_min_height_mm, 2.0, 40.0)
         check_range("c1_gap_contrast_hu", self.c1_gap_contrast_hu, 0.0, 1000.0)
         check_range("c1_arch_max_depth_mm", self.c1_arch_max_depth_mm, 2.0, 30.0)
@@ -359,9 +351,7 @@ class VertebraeParams:
         check_range("disc_regularity_weight", self.disc_regularity_weight, 0.0, 20.0)
         check_range("min_edge_body_pitch", self.min_edge_body_pitch, 0.0, 2.0)
         check_range("disc_box_smoothing_mm", self.disc_box_smoothing_mm, 0.0, 50.0)
-        lo, hi = self.disc_search_mm
-        if not 0 < lo < hi:
-            raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
+        check_min_max("disc_search_mm", self.disc_search_mm)
         check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)
         check_range("arch_depth_mm", self.arch_depth_mm, 2.0, 40.0)
         check_range("arch_half_width_mm", self.arch_half_width_mm, 2.0, 30.0)
@@ -477,9 +467,7 @@ class VertebraeMRIParams:
         check_range("band_depth_mm", self.band_depth_mm, 2.0, 40.0)
         check_range("band_half_width_mm", self.band_half_width_mm, 1.0, 20.0)
         check_range("level_window_mm", self.level_window_mm, 10.0, 200.0)
-        lo, hi = self.disc_search_mm
-        if not 0 < lo < hi:
-            raise ValueError(f"disc_search_mm must be (min, max) with 0 < min < max, got {self.disc_search_mm}")
+        check_min_max("disc_search_mm", self.disc_search_mm)
         check_range("min_periodicity", self.min_periodicity, 0.0, 1.0)
         check_range("min_disc_contrast", self.min_disc_contrast, 0.0, 5.0)
         check_range("min_body_height_mm", self.min_body_height_mm, 1.0, 60.0)

@@ -73,9 +73,9 @@ from skimage.segmentation import watershed
 
 from .context import Progress, no_progress
 from .geometry import resample
-from .seg_common import drop_outliers, labels_to_grid, mask_to_grid, working_grid
+from .seg_common import drop_outliers, isotropic_step, labels_to_grid, mask_to_grid, working_grid
 from .seg_params import LEVEL_NAMES, CordParams, VertebraeParams
-from .seg_vertebrae_cervical import anchor_evidence, c2_evidence, label_c1
+from .seg_vertebrae_cervical import OUTSIDE_HU, anchor_evidence, c2_evidence, label_c1
 from .volume import Volume
 
 
@@ -223,10 +223,7 @@ def _spine_aligned_grid(ct: Volume, axis, *, spacing_mm: float, min_spacing_mm: 
     v = np.cross([0.0, 0.0, 1.0], t)
     vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
     rot = np.eye(3) + vx + vx @ vx / (1.0 + t[2])  # rot @ S = t
-    step = max(min(float(ct.spacing.min()), spacing_mm), 0.2)
-    if ct.spacing.min() < min_spacing_mm:
-        step = spacing_mm
-    sp = np.full(3, step)
+    sp = np.full(3, isotropic_step(ct.spacing, spacing_mm=spacing_mm, min_spacing_mm=min_spacing_mm))
     n = np.asarray(ct.shape3) - 1
     corners = ct.ijk_to_ras(np.array([[a, b, c] for a in (0, n[0]) for b in (0, n[1]) for c in (0, n[2])], float))
     along = corners @ rot  # coordinates along the new axes (mm)
@@ -235,7 +232,7 @@ def _spine_aligned_grid(ct: Volume, axis, *, spacing_mm: float, min_spacing_mm: 
     aff = np.eye(4)
     aff[:3, :3] = rot * sp
     aff[:3, 3] = rot @ lo
-    arr = resample(ct, aff, shape, order=1, cval=-1000.0)
+    arr = resample(ct, aff, shape, order=1, cval=OUTSIDE_HU)
     inside = resample(ct.with_array(np.ones(ct.shape3, np.uint8)), aff, shape, order=0, cval=0) > 0
     return Volume(arr.astype(np.float32), aff, ct.name, dict(ct.meta)), inside
 
@@ -573,15 +570,12 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     box_centres = centres.copy()
     if params.disc_box_smoothing_mm > 0:
         box_centres = ndimage.gaussian_filter1d(centres, params.disc_box_smoothing_mm / sp[2], axis=0, mode="nearest")
-    if sign > 0:
-        box = _straight_box(img, box_centres, half_i, j_near, j_far, -1000.0)
-    else:
-        box = _straight_box(img, box_centres, half_i, -j_far, -j_near, -1000.0)[:, ::-1, :]
+    j_range = (j_near, j_far) if sign > 0 else (-j_far, -j_near)
+    flip = slice(None, None, sign)  # j from the canal towards the bodies
+    box = _straight_box(img, box_centres, half_i, *j_range, -1000.0)[:, flip, :]
     valid = None
     if fov is not None:
-        valid = _straight_box(fov.astype(np.float32), box_centres, half_i, *((j_near, j_far) if sign > 0 else (-j_far, -j_near)), 0.0) > 0.5
-        if sign < 0:
-            valid = valid[:, ::-1, :]
+        valid = (_straight_box(fov.astype(np.float32), box_centres, half_i, *j_range, 0.0) > 0.5)[:, flip, :]
     score, tilt, j_pivot = _disc_score(box, sp, params, valid)
     score[:k_first] = 0.0
     score[k_last + 1:] = 0.0

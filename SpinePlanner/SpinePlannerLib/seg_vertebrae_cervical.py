@@ -103,7 +103,9 @@ def _anterior_arch(hard_col: np.ndarray, hu_col: np.ndarray, c: int, sign: int, 
 
 
 OUTSIDE_HU = -1000.0
-"""Value of working-grid voxels outside the scanned volume (HU)."""
+"""Value (HU) of the voxels outside the CT's field of view on the spine-aligned working grid
+(:func:`seg_vertebrae._spine_aligned_grid`); the RAS-aligned working grid covers the field of
+view exactly and has none."""
 
 
 def _canal_open_above(img: np.ndarray, centres: np.ndarray, k_last: int, sp) -> bool:

@@ -240,8 +240,10 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                                   progress=_sub(progress, 0.72, 0.95))
     elif mri_role is not None:
         progress(0.72, f"vertebral bodies on {mri_role}")
-        vr = early_vert if early_vert is not None else _vertebrae_on_mri(ctx, params, mri_role, final,
-                                                                          _sub(progress, 0.72, 0.95))
+        # bodies found along the first-pass cord for the disc barrier are reused; a failed search
+        # is retried along the final (tumor-free) cord
+        reuse = early_vert is not None and early_vert.found
+        vr = early_vert if reuse else _vertebrae_on_mri(ctx, params, mri_role, final, _sub(progress, 0.72, 0.95))
     if vr is not None:
         vert_section = vr.summary()
         vert_section["image"] = ct_role or mri_role
