@@ -252,7 +252,11 @@ class DTITractographyLogic(ScriptedLoadableModuleLogic):
         if not ok:
             raise ValueError(message)
         from DTITractographyLib.logic import run_tractography
-        from SpinePlannerLib.logic import ATTR_CREATED_BY, remove_previous_results, update_measurements_table
+        from SpinePlannerLib.mrml.logic import (
+            ATTR_CREATED_BY,
+            remove_previous_results,
+            update_measurements_table,
+        )
 
         scene = slicer.mrmlScene
         remove_previous_results(scene, {STAGE}, keep=(pn.measurements,))
@@ -292,8 +296,8 @@ class DTITractographyTest(ScriptedLoadableModuleTest):
         """Tracts displaced around an intramedullary tumor: the phantom's expected Setzer type."""
         self.delayDisplay("Generating the phantom")
         ensureDependencies("DTITractography self-test")
-        from SpinePlannerLib.logic import add_phantom_to_scene
-        from SpinePlannerLib.phantom import generate_phantom
+        from SpinePlannerLib.mrml.logic import add_phantom_to_scene
+        from SpinePlannerLib.phantom.case import generate_phantom
 
         case = generate_phantom("intramedullary-displacing", seed=0)
         inputs = add_phantom_to_scene(slicer.mrmlScene, case, moduleLogics(), labels=("cord", "tumor"),

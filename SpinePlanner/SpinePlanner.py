@@ -51,7 +51,7 @@ PHANTOM_SAMPLE_KINDS = (
     "extradural-lytic",
     "intramedullary-cystic",
 )
-"""Phantom kinds offered in the Sample Data module (= ``SpinePlannerLib.phantom.PHANTOM_KINDS``;
+"""Phantom kinds offered in the Sample Data module (= ``SpinePlannerLib.phantom.case.PHANTOM_KINDS``;
 a static test keeps them equal)."""
 
 
@@ -108,7 +108,7 @@ def ensureDependencies(requester: str = "SpinePlanner") -> None:
     missing packages are listed and installed with ``slicer.util.pip_install`` after the user
     confirms. numpy, scipy and SimpleITK are never reinstalled (Slicer bundles them).
     """
-    from SpinePlannerLib.dependencies import SLICER_REQUIREMENTS, missing_requirements
+    from SpinePlannerLib.gui.dependencies import SLICER_REQUIREMENTS, missing_requirements
 
     if (slicer.app.majorVersion, slicer.app.minorVersion) >= (5, 11):
         try:
@@ -329,7 +329,7 @@ def loadPhantomSample(source):
 
 @parameterPack
 class CordParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.CordParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.CordParams` (same fields, types and defaults)."""
 
     working_spacing_mm: float = 0.8
     max_anisotropy: float = 1.6
@@ -347,7 +347,7 @@ class CordParamsPack:
 
 @parameterPack
 class TumorParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.TumorParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.TumorParams` (same fields, types and defaults)."""
 
     seed_radius_mm: float = 2.5
     tolerance_sd: float = 2.5
@@ -366,7 +366,7 @@ class TumorParamsPack:
 
 @parameterPack
 class VertebraeParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.VertebraeParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.VertebraeParams` (same fields, types and defaults)."""
 
     working_spacing_mm: float = 1.5
     axis_realign_deg: float = 5.0
@@ -411,7 +411,7 @@ class VertebraeParamsPack:
 
 @parameterPack
 class VertebraeMRIParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.VertebraeMRIParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.VertebraeMRIParams` (same fields, types and defaults)."""
 
     working_spacing_mm: float = 1.0
     max_anisotropy: float = 2.0
@@ -438,7 +438,7 @@ class VertebraeMRIParamsPack:
 
 @parameterPack
 class CystEdemaParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.CystEdemaParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.CystEdemaParams` (same fields, types and defaults)."""
 
     smoothing_mm: float = 0.3
     fluid_fraction_t2: float = 0.7
@@ -456,7 +456,7 @@ class CystEdemaParamsPack:
 
 @parameterPack
 class SegmentationParamsPack:
-    """Mirror of :class:`SpinePlannerLib.seg_params.SegmentationParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.segmentation.params.SegmentationParams` (same fields, types and defaults)."""
 
     cord_engine: Annotated[str, Choice(["classical", "monai"])] = "classical"
     tumor_engine: Annotated[str, Choice(["classical", "monai"])] = "classical"
@@ -474,7 +474,7 @@ class SegmentationParamsPack:
 
 @parameterPack
 class VesselParamsPack:
-    """Mirror of :class:`SpinePlannerLib.vessels_params.VesselParams` (same fields, types and defaults)."""
+    """Mirror of :class:`SpinePlannerLib.vessels.params.VesselParams` (same fields, types and defaults)."""
 
     modality: Annotated[str, Choice(["auto", "ct", "mr"])] = "auto"
     working_spacing_mm: float = 0.0
@@ -514,13 +514,13 @@ class VesselParamsPack:
 
 
 PARAMETER_MIRRORS = {
-    "CordParamsPack": "SpinePlannerLib.seg_params.CordParams",
-    "TumorParamsPack": "SpinePlannerLib.seg_params.TumorParams",
-    "VertebraeParamsPack": "SpinePlannerLib.seg_params.VertebraeParams",
-    "VertebraeMRIParamsPack": "SpinePlannerLib.seg_params.VertebraeMRIParams",
-    "CystEdemaParamsPack": "SpinePlannerLib.seg_params.CystEdemaParams",
-    "SegmentationParamsPack": "SpinePlannerLib.seg_params.SegmentationParams",
-    "VesselParamsPack": "SpinePlannerLib.vessels_params.VesselParams",
+    "CordParamsPack": "SpinePlannerLib.segmentation.params.CordParams",
+    "TumorParamsPack": "SpinePlannerLib.segmentation.params.TumorParams",
+    "VertebraeParamsPack": "SpinePlannerLib.segmentation.params.VertebraeParams",
+    "VertebraeMRIParamsPack": "SpinePlannerLib.segmentation.params.VertebraeMRIParams",
+    "CystEdemaParamsPack": "SpinePlannerLib.segmentation.params.CystEdemaParams",
+    "SegmentationParamsPack": "SpinePlannerLib.segmentation.params.SegmentationParams",
+    "VesselParamsPack": "SpinePlannerLib.vessels.params.VesselParams",
 }
 """Parameter pack -> the Lib dataclass it mirrors (checked by the static tests)."""
 # END PARAMETER MIRRORS
@@ -590,7 +590,7 @@ class SpinePlannerWidget(ParameterNodeWidget):
     def _run(self, stages) -> None:
         with slicer.util.tryWithErrorDisplay(_("Planning failed."), waitCursor=True):
             ensureDependencies("SpinePlanner")
-            from SpinePlannerLib.stages import stage_names
+            from SpinePlannerLib.planning.registry import stage_names
 
             progress = StageProgress(self.ui.progressBar, self.ui.statusLabel, [*(stages or stage_names()), "scene"])
             result = self.logic.process(self._parameterNode, stages=stages, progressFactory=progress)
@@ -633,7 +633,7 @@ class SpinePlannerWidget(ParameterNodeWidget):
 
 
 class SpinePlannerLogic(ScriptedLoadableModuleLogic):
-    """Thin adapter: reads the parameter node, calls ``SpinePlannerLib.logic`` with
+    """Thin adapter: reads the parameter node, calls ``SpinePlannerLib.mrml.logic`` with
     ``slicer.mrmlScene`` and the module logics, and keeps the last result for export."""
 
     lastResult = None
@@ -674,7 +674,7 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
         return True, ""
 
     def sceneInputs(self, pn):
-        from SpinePlannerLib.logic import SceneInputs
+        from SpinePlannerLib.mrml.logic import SceneInputs
 
         return SceneInputs(
             volumes={role: getattr(pn, role) for role in VOLUME_ROLES if getattr(pn, role) is not None},
@@ -688,7 +688,7 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
         ok, message = self.validateInputs(pn)
         if not ok:
             raise ValueError(message)
-        from SpinePlannerLib.logic import plan_in_scene
+        from SpinePlannerLib.mrml.logic import plan_in_scene
 
         params = {
             "segmentation": dataclasses.asdict(toLibParameters(pn.segmentationParams, PARAMETER_MIRRORS)),
@@ -729,13 +729,13 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("Plan the case first."))
         if not self.exportFolderIsSet(pn):
             raise ValueError(_("Choose an export folder."))
-        from SpinePlannerLib.logic import export_plan
+        from SpinePlannerLib.mrml.logic import export_plan
 
         return export_plan(self.lastResult, pn.exportFolder)
 
     def loadPhantom(self, kind: str, seed: int = 0):
         """Generate (or reuse, verified by checksum) a phantom case, load it and select it as input."""
-        from SpinePlannerLib.logic import load_phantom_sample
+        from SpinePlannerLib.mrml.logic import load_phantom_sample
 
         cacheDir = pathlib.Path(slicer.mrmlScene.GetCacheManager().GetRemoteCacheDirectory()) / "SpineTumorPhantoms"
         inputs = load_phantom_sample(slicer.mrmlScene, moduleLogics(), cacheDir, kind, seed=seed)
@@ -770,8 +770,8 @@ class SpinePlannerTest(ScriptedLoadableModuleTest):
     def _loadPhantom(self, kind="intramedullary-displacing"):
         """Generate a phantom in memory, add its images, DWI and tumor seed, select them as inputs."""
         ensureDependencies("SpinePlanner self-test")
-        from SpinePlannerLib.logic import add_phantom_to_scene
-        from SpinePlannerLib.phantom import generate_phantom
+        from SpinePlannerLib.mrml.logic import add_phantom_to_scene
+        from SpinePlannerLib.phantom.case import generate_phantom
 
         case = generate_phantom(kind, seed=0)
         inputs = add_phantom_to_scene(slicer.mrmlScene, case, moduleLogics())

@@ -282,7 +282,7 @@ class SyntheticCTCheckLogic(ScriptedLoadableModuleLogic):
         ok, message = self.validateInputs(pn)
         if not ok:
             raise ValueError(message)
-        from SpinePlannerLib.logic import ATTR_CREATED_BY, remove_previous_results
+        from SpinePlannerLib.mrml.logic import ATTR_CREATED_BY, remove_previous_results
         from SyntheticCTCheckLib.logic import run_check_on_nodes
 
         scene = slicer.mrmlScene
@@ -330,8 +330,8 @@ class SyntheticCTCheckTest(ScriptedLoadableModuleTest):
         """A densely calcified meningioma the synthetic CT misses is flagged as a disagreement."""
         self.delayDisplay("Generating the phantom")
         ensureDependencies("SyntheticCTCheck self-test")
-        from SpinePlannerLib.logic import add_phantom_to_scene
-        from SpinePlannerLib.phantom import generate_phantom
+        from SpinePlannerLib.mrml.logic import add_phantom_to_scene
+        from SpinePlannerLib.phantom.case import generate_phantom
 
         case = generate_phantom("idem-calcified", seed=0)
         inputs = add_phantom_to_scene(slicer.mrmlScene, case, moduleLogics(), labels=("tumor",), tumor_seed=False)

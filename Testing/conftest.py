@@ -27,7 +27,7 @@ def shared_data() -> Path:
 @pytest.fixture()
 def core():
     """A fresh headless Slicer application core (scene + logics)."""
-    from SpinePlannerLib.headless import create_core
+    from SpinePlannerLib.mrml.headless import create_core
 
     return create_core()
 
@@ -35,7 +35,7 @@ def core():
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory):
     """``phantom_dir(kind, seed=0) -> Path``: the folder of a phantom case, generated once per session."""
-    from SpinePlannerLib.phantom import write_phantom
+    from SpinePlannerLib.phantom.case import write_phantom
 
     cache: dict = {}
 

@@ -8,7 +8,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from SpinePlannerLib.volume import Volume, affine_to_lps_geometry
+from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from SpinePlannerLib.pipeline import CaseInputs, load_case, new_plan, run_stages
+from SpinePlannerLib.planning.pipeline import CaseInputs, load_case, new_plan, run_stages
 
 
 def plan_phantom(case_dir: Path, roles=("t2", "ct"), *, seed_ras=None, params: dict | None = None):

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from SpinePlannerLib.geometry import resample
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.geometry import resample
+from SpinePlannerLib.core.volume import Volume
 
 NAMES = {1: "C1", 2: "C2", 3: "C3", 4: "C4", 5: "C5", 6: "C6", 7: "C7", 8: "T1", 9: "T2", 10: "T3"}
 BONE, CORTEX, DISC, CANAL, LIGAMENT, SOFT, BRAIN, AIR = 250.0, 500.0, 70.0, 15.0, 45.0, 40.0, 35.0, -1000.0

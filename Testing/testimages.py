@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
 
 
 def oblique_affine(*, spacing=(0.7, 1.3, 2.9), order="PSR", angles_deg=(12.0, -7.0, 21.0),
@@ -53,7 +53,7 @@ def assert_same_world_image(a: Volume, b: Volume, *, tol_mm: float = 1e-4, value
     Readers may legitimately store the voxels in another axis order (DICOM sorts slices along
     row x column; Slicer may flip to a positive determinant), so compare in world space.
     """
-    from SpinePlannerLib.geometry import resample_like
+    from SpinePlannerLib.core.geometry import resample_like
 
     ca = np.array(sorted(map(tuple, np.round(corner_positions(a), 6))))
     cb = np.array(sorted(map(tuple, np.round(corner_positions(b), 6))))

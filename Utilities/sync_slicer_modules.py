@@ -33,9 +33,9 @@ END = "# END PARAMETER MIRRORS"
 CHOICES = {
     ("DTITractographyLib.params.TensorFitParams", "method"): "FIT_METHODS",
     ("DTITractographyLib.params.TrackingParams", "algorithm"): "TRACKING_ALGORITHMS",
-    ("SpinePlannerLib.vessels_params.VesselParams", "modality"): "MODALITIES",
-    ("SpinePlannerLib.seg_params.SegmentationParams", "cord_engine"): "ENGINES",
-    ("SpinePlannerLib.seg_params.SegmentationParams", "tumor_engine"): "ENGINES",
+    ("SpinePlannerLib.vessels.params.VesselParams", "modality"): "MODALITIES",
+    ("SpinePlannerLib.segmentation.params.SegmentationParams", "cord_engine"): "ENGINES",
+    ("SpinePlannerLib.segmentation.params.SegmentationParams", "tumor_engine"): "ENGINES",
 }
 
 ACRONYMS = {"fa": "FA", "hu": "HU", "asa": "ASA", "snr": "SNR", "roi": "ROI", "mri": "MRI", "ct": "CT",
@@ -393,8 +393,8 @@ def results_section(ui: Ui, extra=()):
 
 
 def spine_planner_ui():
-    from SpinePlannerLib.seg_params import SegmentationParams
-    from SpinePlannerLib.vessels_params import VesselParams
+    from SpinePlannerLib.segmentation.params import SegmentationParams
+    from SpinePlannerLib.vessels.params import VesselParams
 
     ui = Ui("SpinePlanner")
     rows = []
@@ -570,7 +570,7 @@ def cmake_text(name: str) -> str:
 
 MODULES = ("SpinePlanner", "DTITractography", "SyntheticCTCheck")
 MIRRORED = {
-    "SpinePlanner": ["SpinePlannerLib.seg_params.SegmentationParams", "SpinePlannerLib.vessels_params.VesselParams"],
+    "SpinePlanner": ["SpinePlannerLib.segmentation.params.SegmentationParams", "SpinePlannerLib.vessels.params.VesselParams"],
     "DTITractography": ["DTITractographyLib.params.TractographyParams"],
     "SyntheticCTCheck": ["SyntheticCTCheckLib.params.CheckParams"],
 }

@@ -2,7 +2,7 @@
 
 The network labels a T2-weighted image resampled (through world coordinates) onto a RAS-aligned
 1.5 mm isotropic grid: 0 background, 1 cord, 2 CSF (thecal sac without cord and tumor), 3 tumor.
-Training cases are :func:`SpinePlannerLib.phantom.generate_phantom` of the six intradural phantom
+Training cases are :func:`SpinePlannerLib.phantom.case.generate_phantom` of the six intradural phantom
 kinds (intramedullary and IDEM) for seeds 0, 1, 2, 4, 5; validation cases are the same kinds at
 seed 3 (tests use seed 11). Augmentation: random crops biased towards the rarer classes, flips
 on all three axes, rotations up to 15 degrees and scaling, bias field, intensity scaling/shift,
@@ -10,7 +10,7 @@ contrast (gamma) and Gaussian noise. Network: MONAI ``UNet`` channels 8-16-32-64
 convolutions (``num_res_units=0``: 3-4x faster per iteration on CPU than one residual unit,
 which reached a lower tumor Dice in the same wall time).
 
-Preprocessing and validation use :mod:`SpinePlannerLib.monai_engine` itself (the grid, the
+Preprocessing and validation use :mod:`SpinePlannerLib.segmentation.monai.engine` itself (the grid, the
 intensity normalisation, sliding-window inference and resampling back to the T2 grid), so the
 validation Dice is the Dice a user of the engine gets on the T2 grid.
 
@@ -19,7 +19,7 @@ is on; with one thread the same command gives the same weights on the same softw
 
 Usage (needs the ``ml`` extra)::
 
-    python Utilities/train_phantom_unet.py [--iterations 2500] [--out SpinePlanner/SpinePlannerLib/models/phantom_unet_t2.ts]
+    python Utilities/train_phantom_unet.py [--iterations 2500] [--out SpinePlanner/SpinePlannerLib/segmentation/monai/models/phantom_unet_t2.ts]
 
 About 7 minutes on one CPU thread (data generation about 1 minute).
 
@@ -75,8 +75,8 @@ def sidecar_template(spacing_mm: float, roi: int) -> dict:
 def class_map(case, grid_affine, grid_shape) -> np.ndarray:
     """Training target on the network grid: each phantom mask carried through world coordinates
     (linear interpolation of the 0/1 mask, >= 0.5), sac -> 2, cord -> 1, tumor -> 3 (in that order)."""
-    from SpinePlannerLib.geometry import resample_mask_like
-    from SpinePlannerLib.volume import Volume
+    from SpinePlannerLib.core.geometry import resample_mask_like
+    from SpinePlannerLib.core.volume import Volume
 
     grid = Volume(np.zeros(grid_shape, np.uint8), grid_affine)
     lab = np.zeros(grid_shape, np.uint8)
@@ -86,8 +86,8 @@ def class_map(case, grid_affine, grid_shape) -> np.ndarray:
 
 
 def load_cases(kinds, seeds, spec, log) -> list[dict]:
-    from SpinePlannerLib import monai_engine as me
-    from SpinePlannerLib.phantom import generate_phantom
+    from SpinePlannerLib.phantom.case import generate_phantom
+    from SpinePlannerLib.segmentation.monai import engine as me
 
     cases = []
     for seed in seeds:
@@ -148,7 +148,7 @@ def validate(net, cases, spec) -> dict:
     """Dice (T2 grid) of cord, csf (sac without tumor) and tumor per validation case, via the engine."""
     import torch
 
-    from SpinePlannerLib import monai_engine as me
+    from SpinePlannerLib.segmentation.monai import engine as me
 
     net.eval()
     per_case = []
@@ -194,8 +194,8 @@ def main(argv=None) -> int:
     from monai.networks.nets import UNet
     from monai.utils import set_determinism
 
-    from SpinePlannerLib import monai_engine as me
-    from SpinePlannerLib.phantom import PHANTOM_KINDS
+    from SpinePlannerLib.phantom.case import PHANTOM_KINDS
+    from SpinePlannerLib.segmentation.monai import engine as me
 
     def log(obj):
         print(json.dumps(obj), flush=True)
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
 
     sidecar["training"] = {
         "command": "python Utilities/train_phantom_unet.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "data": "SpinePlannerLib.phantom.generate_phantom, T2 image and labels (cord, csf, tumor)",
+        "data": "SpinePlannerLib.phantom.case.generate_phantom, T2 image and labels (cord, csf, tumor)",
         "kinds": list(kinds), "train_seeds": args.train_seeds, "validation_seeds": args.val_seeds,
         "seed": args.seed, "iterations": args.iterations, "batch": args.batch, "patch": [args.patch] * 3,
         "optimizer": f"AdamW lr {args.lr} one-cycle, weight decay 1e-4", "loss": f"DiceCE (softmax, batch Dice {args.batch_dice})",

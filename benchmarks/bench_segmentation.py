@@ -42,13 +42,13 @@ def main(argv=None) -> int:
 
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo / "SpinePlanner"))
-    from SpinePlannerLib.geometry import resample
-    from SpinePlannerLib.imageio import read_volume
-    from SpinePlannerLib.phantom import write_phantom
-    from SpinePlannerLib.seg_cord import segment_cord
-    from SpinePlannerLib.seg_tumor import grow_tumor
-    from SpinePlannerLib.seg_vertebrae import segment_vertebrae_ct
-    from SpinePlannerLib.volume import Volume
+    from SpinePlannerLib.core.geometry import resample
+    from SpinePlannerLib.core.imageio import read_volume
+    from SpinePlannerLib.core.volume import Volume
+    from SpinePlannerLib.phantom.case import write_phantom
+    from SpinePlannerLib.segmentation.cord import segment_cord
+    from SpinePlannerLib.segmentation.tumor import grow_tumor
+    from SpinePlannerLib.segmentation.vertebrae_ct import segment_vertebrae_ct
 
     def best(fn):
         times, out = [], None

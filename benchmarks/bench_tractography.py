@@ -43,15 +43,15 @@ from DTITractographyLib.analysis import prepare_masks  # noqa: E402
 from DTITractographyLib.params import TrackingParams  # noqa: E402
 from DTITractographyLib.tensor_fit import fit_tensors  # noqa: E402
 from DTITractographyLib.tracking import track  # noqa: E402
-from SpinePlannerLib.dwi_io import ras_to_fsl_bvecs, read_dwi  # noqa: E402
-from SpinePlannerLib.imageio import read_volume, write_volume  # noqa: E402
+from SpinePlannerLib.core.dwi_io import ras_to_fsl_bvecs, read_dwi  # noqa: E402
+from SpinePlannerLib.core.imageio import read_volume, write_volume  # noqa: E402
 
 
 def _load_case(args, work: Path):
     """(dwi, cord, tumor, description, dwi path, bval path, bvec path)."""
     if not args.synthetic:
         try:
-            from SpinePlannerLib.phantom import write_phantom
+            from SpinePlannerLib.phantom.case import write_phantom
         except ImportError:
             print("phantom generator not available; using the synthetic cord (--synthetic)")
         else:

@@ -1,7 +1,7 @@
 """Benchmark: the ``vessels`` stage on a 512 x 512 x 300 CT angiogram against the 60 s goal.
 
 Goal (issue 6): the whole stage on a 512 x 512 x 300 CTA in < 60 s on 2 cores. The CTA is
-generated here (``SpinePlannerLib.vessels_synthetic``: vertebrae, contrast aorta, segmental
+generated here (``SpinePlannerLib.vessels.synthetic``: vertebrae, contrast aorta, segmental
 arteries, anterior spinal and Adamkiewicz arteries, a tumor with feeders) on an oblique
 0.7 x 0.7 x 1.0 mm grid (358 x 358 x 299 mm field, int16 HU); the tumor, cord and vertebra
 label maps are on the same grid, which is also the reference grid of ``labels/``.
@@ -45,9 +45,9 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from SpinePlannerLib.context import PlanContext
-    from SpinePlannerLib.vessels_stage import run
-    from SpinePlannerLib.vessels_synthetic import oblique_grid, synthetic_cta
+    from SpinePlannerLib.planning.context import PlanContext
+    from SpinePlannerLib.vessels.stage import run
+    from SpinePlannerLib.vessels.synthetic import oblique_grid, synthetic_cta
 
     t0 = time.perf_counter()
     affine, shape = oblique_grid(spacing=(0.7, 0.7, 1.0), extent_mm=(357.7, 357.7, 299.0),
@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     print(f"{'vessels stage, 512x512x300 CTA':44s} {best:8.2f} {GOAL_S:6.0f} {best / GOAL_S:6.2f}")
 
     if not args.no_phantom:
-        from SpinePlannerLib.phantom import generate_phantom
-        from SpinePlannerLib.vessels_analysis import analyze_vessels
+        from SpinePlannerLib.phantom.case import generate_phantom
+        from SpinePlannerLib.vessels.analysis import analyze_vessels
 
         case_p = generate_phantom("extradural-lytic", seed=0)
         t = time.perf_counter()

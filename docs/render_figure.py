@@ -10,7 +10,7 @@ import sys
 
 import vtk
 
-from SpinePlannerLib.headless import load_scene_from_mrb
+from SpinePlannerLib.mrml.headless import load_scene_from_mrb
 
 SEGMENT_STYLE = {  # name: (rgb, opacity)
     "bone": ((0.93, 0.9, 0.82), 0.18),

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.dwi_io import DiffusionData
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.geometry import resample_mask_like, world_overlap_fraction
-from SpinePlannerLib.measure import dilate_mm
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.dwi_io import DiffusionData
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.geometry import resample_mask_like, world_overlap_fraction
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.measurement.lesion import dilate_mm
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .classify import SetzerResult, classify_setzer, indeterminate
 from .params import TractographyParams

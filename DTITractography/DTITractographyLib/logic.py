@@ -19,17 +19,17 @@ from pathlib import Path
 import numpy as np
 import vtk
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.dwi_io import DiffusionData
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.mrml_volumes import (
+from SpinePlannerLib.core.dwi_io import DiffusionData
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.mrml.volumes import (
     add_dwi_node as mrml_add_dwi_node,
 )
-from SpinePlannerLib.mrml_volumes import (
+from SpinePlannerLib.mrml.volumes import (
     dwi_from_node,
     volume_from_node,
 )
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .analysis import TractographyResult, analyze, write_tract_files
 from .mrml_tracts import build_tractography_nodes

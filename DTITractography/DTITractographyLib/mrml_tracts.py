@@ -14,7 +14,7 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support
 
-from SpinePlannerLib.mrml_volumes import add_volume_node, set_node_geometry
+from SpinePlannerLib.mrml.volumes import add_volume_node, set_node_geometry
 
 from .streamline_io import streamlines_to_polydata
 from .tensor_fit import TensorMaps

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from SpinePlannerLib.param_checks import check_fraction, check_positive
+from SpinePlannerLib.core.param_checks import check_fraction, check_positive
 
 FIT_METHODS = ("WLS", "OLS", "NLLS", "RT")
 TRACKING_ALGORITHMS = ("deterministic", "probabilistic")

@@ -4,7 +4,7 @@ Every measure is computed from the streamlines (RAS mm) and the tumor / cord mas
 anatomical reference grid, through a signed distance to the tumor surface sampled by trilinear
 interpolation (positive outside, negative inside, mm; voxel-centre distance maps, accurate to
 about half a reference voxel). Directions along the cord use the local cord axis
-(:func:`SpinePlannerLib.measure.cord_axis`) near the tumor.
+(:func:`SpinePlannerLib.measurement.lesion.cord_axis`) near the tumor.
 
 Definitions (settings in :class:`~DTITractographyLib.params.RelationshipParams`):
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from SpinePlannerLib.geometry import mask_centroid_ras, resample
-from SpinePlannerLib.measure import cord_axis, in_plane_basis, voxel_extent_along
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.geometry import mask_centroid_ras, resample
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.measurement.lesion import cord_axis, in_plane_basis, voxel_extent_along
 
 from .params import RelationshipParams
 

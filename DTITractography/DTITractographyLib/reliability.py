@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from SpinePlannerLib.dwi_io import B0_THRESHOLD, DiffusionData
+from SpinePlannerLib.core.dwi_io import B0_THRESHOLD, DiffusionData
 
 from .params import ReliabilityParams
 from .tensor_fit import TensorMaps

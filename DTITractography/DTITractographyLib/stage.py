@@ -14,8 +14,8 @@ the question), not failed.
 
 from __future__ import annotations
 
-from SpinePlannerLib.context import PlanContext, Progress, StageSkipped
-from SpinePlannerLib.measure import classify_compartment
+from SpinePlannerLib.measurement.lesion import classify_compartment
+from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
 from .analysis import analyze, unavailable_section, write_tract_files
 from .params import TractographyParams

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SpinePlannerLib.imageio import atomic_path
+from SpinePlannerLib.core.imageio import atomic_path
 
 
 def _as_list(streamlines) -> list[np.ndarray]:

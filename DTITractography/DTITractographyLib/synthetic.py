@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from SpinePlannerLib.dwi_io import DiffusionData
-from SpinePlannerLib.volume import Volume, affine_from_ras_geometry
+from SpinePlannerLib.core.dwi_io import DiffusionData
+from SpinePlannerLib.core.volume import Volume, affine_from_ras_geometry
 
 KINDS = ("straight", "displacing", "infiltrative", "crossing")
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.dwi_io import B0_THRESHOLD, DiffusionData, rotation_of
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.dwi_io import B0_THRESHOLD, DiffusionData, rotation_of
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .params import TensorFitParams
 

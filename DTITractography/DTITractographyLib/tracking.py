@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpinePlannerLib.context import Progress, no_progress
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .params import TrackingParams
 from .tensor_fit import TensorMaps

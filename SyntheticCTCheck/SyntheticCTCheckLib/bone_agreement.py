@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
 
 from .masks import crop_box, distance_from_mask_mm
 from .params import BoneParams

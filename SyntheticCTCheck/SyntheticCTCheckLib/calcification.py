@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from SpinePlannerLib.geometry import resample_mask_like
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.geometry import resample_mask_like
+from SpinePlannerLib.core.volume import Volume
 
 from .masks import crop_box, mm3_to_voxels, padded, remove_small_components, shell_mask
 from .params import CLASSES, ClassCutoffs, VoidParams

@@ -9,7 +9,7 @@ CT (:mod:`.registration`) and everything is measured in the frame of the ROI (``
   CT and the T2*/SWI image are moved into the CT frame.
 
 Voxel data are never resampled twice: the ROI is carried onto each image's own grid through
-world coordinates (:func:`SpinePlannerLib.geometry.resample_mask_like`); only the difference
+world coordinates (:func:`SpinePlannerLib.core.geometry.resample_mask_like`); only the difference
 volume and the bone agreement use the synthetic CT sampled on the CT grid.
 """
 
@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.geometry import mask_centroid_ras, resample, resample_mask_like, world_overlap_fraction
-from SpinePlannerLib.measure import SUPERIOR, cord_axis
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.geometry import (
+    mask_centroid_ras,
+    resample,
+    resample_mask_like,
+    world_overlap_fraction,
+)
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.measurement.lesion import SUPERIOR, cord_axis
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .bone_agreement import BoneAgreement, bone_agreement
 from .calcification import VoidResult, detect_signal_voids

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.imageio import write_text_atomic
-from SpinePlannerLib.pipeline import write_json_atomic
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.imageio import write_text_atomic
+from SpinePlannerLib.planning.pipeline import write_json_atomic
 
 CASE_COLUMNS = ("case", "ct_visible", "sct_visible", "ct_axial_mm", "sct_axial_mm", "ct_sagittal_mm",
                 "sct_sagittal_mm", "ct_mean_hu", "sct_mean_hu", "ct_median_hu", "sct_median_hu",
@@ -172,7 +172,7 @@ def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict
     ``cases`` as from :func:`read_cases`. Bad input in any case raises :class:`InputError`
     naming the case.
     """
-    from SpinePlannerLib.imageio import read_volume
+    from SpinePlannerLib.core.imageio import read_volume
 
     from .check import check_synthetic_ct
     from .params import CheckParams

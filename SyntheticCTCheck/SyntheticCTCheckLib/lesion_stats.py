@@ -9,7 +9,7 @@ What is measured, per image (CT or synthetic CT), with the ROI already on the im
   after a 3x3x3 median filter and removal of specks;
 * visibility: the hyperdense part is at least ``min_visible_volume_mm3``;
 * maximal axial diameter (perpendicular to the cord axis) and cranio-caudal extent (along it)
-  of the visible lesion, with :mod:`SpinePlannerLib.measure` — 0 when not visible, as in the
+  of the visible lesion, with :mod:`SpinePlannerLib.measurement.lesion` — 0 when not visible, as in the
   published comparison (CT 13.8 x 16 mm vs synthetic CT 0 x 0 mm). The visible lesion is the
   hyperdense part's connected region above half way between the surroundings and its median
   (its perceived border, never below the visibility threshold), inside the ROI or up to
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from SpinePlannerLib.errors import InputError
-from SpinePlannerLib.measure import SUPERIOR, lesion_widths_mm
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.measurement.lesion import SUPERIOR, lesion_widths_mm
 
 from .calcification import classify_calcification
 from .masks import (
@@ -129,7 +129,7 @@ def measure_lesion(image: Volume, roi: Volume, *, axis=SUPERIOR, params: LesionP
         CT or synthetic CT in HU (3D).
     roi : Volume
         Lesion mask on ``image``'s grid (non-zero = lesion), e.g. from
-        :func:`SpinePlannerLib.geometry.resample_mask_like`.
+        :func:`SpinePlannerLib.core.geometry.resample_mask_like`.
     axis : array (3,)
         Unit RAS direction of the cord (canal) axis: axial diameters are measured in planes
         perpendicular to it, the cranio-caudal extent along it.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.mrml_volumes import volume_from_node
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.mrml.volumes import volume_from_node
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .check import CheckResult, check_synthetic_ct
 from .mrml_sct import ALIGNMENT_ROLE, ROLE_ATTRIBUTE, build_sct_nodes

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from SpinePlannerLib.rigid_registration import crop_volume, distance_from_mask_mm
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.registration import crop_volume, distance_from_mask_mm
+from SpinePlannerLib.core.volume import Volume
 
 __all__ = ["crop_box", "crop_volume", "distance_from_mask_mm", "mm3_to_voxels", "padded", "remove_small_components",
            "shell_mask"]
@@ -52,7 +52,7 @@ def mm3_to_voxels(volume: Volume, mm3: float) -> int:
 def padded(mask: Volume, voxels: int = 1) -> Volume:
     """``mask`` with a border of ``voxels`` zero voxels (affine shifted to keep world positions).
 
-    :func:`SpinePlannerLib.geometry.resample` extends edge values by half a voxel; a mask that
+    :func:`SpinePlannerLib.core.geometry.resample` extends edge values by half a voxel; a mask that
     touches its grid's border (Slicer crops exported segments to their extent) would grow by up
     to half a voxel there. Padding with zeros first makes the border interpolate to 0 as it does
     inside a larger grid.

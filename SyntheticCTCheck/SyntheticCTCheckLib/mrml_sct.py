@@ -3,7 +3,7 @@
 Every function takes the scene (and, for segmentations, the module logics) explicitly:
 inside Slicer the module passes ``slicer.mrmlScene`` and
 ``{"Segmentations": slicer.modules.segmentations.logic()}``; headless code passes a
-:class:`SpinePlannerLib.headless.SlicerCore`'s ``scene`` and ``logics``.
+:class:`SpinePlannerLib.mrml.headless.SlicerCore`'s ``scene`` and ``logics``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from SpinePlannerLib.mrml_volumes import add_segmentation_from_masks, add_volume_node, numpy_to_vtk_matrix
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.mrml.volumes import add_segmentation_from_masks, add_volume_node, numpy_to_vtk_matrix
 
 SLICER_DIVERGING_ID = "vtkMRMLColorTableNodeFileDivergingBlueRed.txt"
 """Slicer's own diverging table (present in the desktop application, not in slicer-core)."""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from SpinePlannerLib.param_checks import check_positive
-from SpinePlannerLib.rigid_registration import RigidRegistrationParams
+from SpinePlannerLib.core.param_checks import check_positive
+from SpinePlannerLib.core.registration import RigidRegistrationParams
 
 CLASSES = ("none", "faint", "partial", "dense")
 """Calcification classes, in increasing order."""
@@ -58,7 +58,7 @@ class RegistrationParams(RigidRegistrationParams):
         metric sums in a schedule-dependent order) and costs little on the lesion's
         neighbourhood.
 
-    Fields, defaults and validation: :class:`SpinePlannerLib.rigid_registration.RigidRegistrationParams`.
+    Fields, defaults and validation: :class:`SpinePlannerLib.core.registration.RigidRegistrationParams`.
     """
 
 

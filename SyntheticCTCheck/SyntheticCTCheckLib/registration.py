@@ -13,7 +13,7 @@ The residual is the mean symmetric distance (mm) between the bone surfaces (HU >
 threshold) of the CT and the aligned synthetic CT near the lesion. It bounds the misalignment
 from above: it also contains the synthetic CT's own bone-modelling error.
 
-The algorithm is the generic :func:`SpinePlannerLib.rigid_registration.register_rigid` (CT =
+The algorithm is the generic :func:`SpinePlannerLib.core.registration.register_rigid` (CT =
 moving image, synthetic CT = fixed image); this module keeps the CT / synthetic-CT names.
 """
 
@@ -21,15 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from SpinePlannerLib.context import Progress, no_progress
-from SpinePlannerLib.rigid_registration import (
+from SpinePlannerLib.core.registration import (
     RigidRegistration,
     bone_surface_distance_mm,
     crop_around,
     moved,
     register_rigid,
 )
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.planning.context import Progress, no_progress
 
 from .params import RegistrationParams
 
@@ -40,7 +40,7 @@ __all__ = ["RegistrationResult", "bone_surface_distance_mm", "crop_around", "mov
 class RegistrationResult(RigidRegistration):
     """How the CT was brought onto the synthetic CT's world frame.
 
-    A :class:`~SpinePlannerLib.rigid_registration.RigidRegistration` whose moving image is the
+    A :class:`~SpinePlannerLib.core.registration.RigidRegistration` whose moving image is the
     CT and fixed image the synthetic CT: ``ct_to_sct_ras`` (= ``moving_to_fixed_ras``) maps CT
     RAS (mm) to synthetic CT / MRI RAS (mm).
     """

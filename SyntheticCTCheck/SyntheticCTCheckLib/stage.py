@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpinePlannerLib.context import PlanContext, Progress, StageSkipped
-from SpinePlannerLib.geometry import resample_mask_like
-from SpinePlannerLib.imageio import write_volume
+from SpinePlannerLib.core.geometry import resample_mask_like
+from SpinePlannerLib.core.imageio import write_volume
+from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
 from .check import RoiOutsideImage, check_synthetic_ct
 from .masks import padded

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from SpinePlannerLib.volume import Volume
+from SpinePlannerLib.core.volume import Volume
 
 LESION_CENTER = np.array([2.0, 0.0, 0.0])
 CANAL_RADIUS_MM = 10.0

@@ -1,0 +1,1 @@
+"""The ``spineplan`` command line."""

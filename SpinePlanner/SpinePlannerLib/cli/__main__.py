@@ -1,0 +1,7 @@
+"""``python -m SpinePlannerLib.cli``: the ``spineplan`` command."""
+
+import sys
+
+from SpinePlannerLib.cli.main import main
+
+sys.exit(main())

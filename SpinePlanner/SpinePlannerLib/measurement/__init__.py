@@ -1,0 +1,1 @@
+"""Tumor measurements: volume, diameters along the cord axis, compartment, canal occupancy, compression."""

@@ -1,0 +1,78 @@
+"""Assemble the Slicer scene of a plan and write it as a ``.mrb`` bundle (L2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from SpinePlannerLib.core.imageio import atomic_path
+from SpinePlannerLib.mrml.headless import create_core
+from SpinePlannerLib.mrml.volumes import add_segmentation_from_masks, add_volume_node
+from SpinePlannerLib.planning.context import PlanContext, Progress, no_progress
+
+STRUCTURE_COLORS = {
+    "cord": (1.0, 0.9, 0.6),
+    "csf": (0.55, 0.8, 1.0),
+    "tumor": (0.9, 0.2, 0.2),
+    "calcification": (1.0, 1.0, 1.0),
+    "bone": (0.95, 0.9, 0.8),
+    "vessels": (0.8, 0.1, 0.1),
+    "edema": (0.5, 0.9, 0.3),
+    "cyst": (0.3, 0.5, 1.0),
+}
+"""Display colours (RGB 0..1) of the segments Slicer shows."""
+
+NON_SEGMENT_LABELS = {"vertebrae"}
+"""Label maps holding indices rather than 0/1 masks; added as label map volumes."""
+
+
+def populate_scene(core, ctx: PlanContext, *, existing: dict | None = None,
+                   progress: Progress = no_progress) -> dict:
+    """Add the case's volumes, label maps, segmentation and stage results to ``core.scene``.
+
+    ``existing`` maps roles to volume nodes already in the scene holding those inputs (the
+    Slicer module's input nodes): they are used as they are instead of being added again.
+    Returns ``nodes``: name -> node (roles, ``segmentation``, and whatever builders add).
+    """
+    scene = core.scene
+    nodes: dict = dict(existing or {})
+    scene.StartState(scene.BatchProcessState)
+    try:
+        for role, vol in ctx.volumes.items():
+            if role not in nodes:
+                nodes[role] = add_volume_node(scene, vol, name=role)
+        progress(0.3, "volumes added")
+        if ctx.dwi is not None:
+            b0 = ctx.dwi.volume.array[..., ctx.dwi.bvals <= 50].mean(axis=-1)
+            nodes["dwi_b0"] = add_volume_node(scene, ctx.dwi.volume.with_array(b0.astype(np.float32)), name="dwi_b0")
+        ref_node = nodes.get(ctx.reference_role) if ctx.reference_role else None
+        masks = {k: v for k, v in ctx.labels.items() if k not in NON_SEGMENT_LABELS and np.any(v.array)}
+        if masks:
+            nodes["segmentation"] = add_segmentation_from_masks(
+                scene, core.logics, ref_node, masks, STRUCTURE_COLORS, name="SpinePlan segmentation")
+        for name in NON_SEGMENT_LABELS & set(ctx.labels):
+            nodes[name] = add_volume_node(scene, ctx.labels[name], name=name, labelmap=True)
+        progress(0.6, "segmentation added")
+        for builder in ctx.scene_builders:
+            builder(core, ctx, nodes)
+    finally:
+        scene.EndState(scene.BatchProcessState)
+    return nodes
+
+
+def build_scene(ctx: PlanContext, path: Path, *, progress: Progress = no_progress) -> None:
+    """Populate a fresh headless scene for ``ctx`` and write it to ``path`` (``.mrb``) atomically."""
+    core = create_core()
+    populate_scene(core, ctx, progress=progress)
+    tmp = atomic_path(Path(path).with_suffix(".mrb"))
+    tmp.unlink()  # WriteToMRB wants to create the file itself
+    try:
+        if not core.scene.WriteToMRB(str(tmp)):
+            raise RuntimeError("Slicer could not write the scene bundle")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    progress(1.0, "scene written")

@@ -1,0 +1,1 @@
+"""Planning orchestration: case context, stage registry, pipeline, plan schema, parameter files."""

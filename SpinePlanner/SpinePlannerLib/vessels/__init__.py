@@ -1,0 +1,1 @@
+"""Vessel analysis on angiography: vesselness, centerline graph, feeders, spinal arteries."""
