@@ -42,13 +42,19 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
 # -- SimpleITK <-> Volume --------------------------------------------------------------------
 def volume_from_sitk(image: sitk.Image, name: str = "") -> Volume:
     """SimpleITK image (LPS) to a RAS :class:`Volume`; vector pixels become a 4th axis."""
+    check_voxel_geometry(lps_geometry_to_affine(image.GetOrigin(), image.GetSpacing(), image.GetDirection()),
+                         name or "image")
     arr = sitk.GetArrayFromImage(image)  # [k, j, i] (+ components)
-    if image.GetNumberOfComponentsPerPixel() > 1:
+    components = image.GetNumberOfComponentsPerPixel()
+    if components > 1:
         arr = np.transpose(arr, (2, 1, 0, 3))
     else:
         arr = np.transpose(arr, (2, 1, 0))
     affine = lps_geometry_to_affine(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
-    return Volume(np.ascontiguousarray(arr), affine, name)
+    vol = Volume(np.ascontiguousarray(arr), affine, name)
+    if components > 1:
+        vol.meta["components"] = components
+    return vol
 
 
 def volume_to_sitk(volume: Volume) -> sitk.Image:
@@ -68,11 +74,61 @@ def volume_to_sitk(volume: Volume) -> sitk.Image:
 
 # -- NIfTI -------------------------------------------------------------------------------------
 def volume_from_nifti_image(img, name: str = "") -> Volume:
-    """nibabel image to :class:`Volume` (its best affine is already RAS)."""
+    """nibabel image to :class:`Volume` (its best affine is already RAS).
+
+    A file whose qform and sform codes are both 0 has no orientation: nibabel's fallback affine
+    (voxel sizes only) is used and ``meta["orientation_unknown"]`` is set.
+    """
+    label = name or "image"
+    check_pixel_type(img.get_data_dtype(), label)
+    affine = np.asarray(img.affine, float)
+    check_voxel_geometry(affine, label)
     arr = np.asanyarray(img.dataobj)
     if img.get_data_dtype().kind == "f" or arr.dtype.kind == "f":
         arr = arr.astype(np.float32, copy=False)
-    return Volume(arr, img.affine.copy(), name)
+    vol = Volume(arr, affine.copy(), name)
+    header = img.header
+    if hasattr(header, "get_sform") and int(header.get_sform(coded=True)[1] or 0) == 0 \
+            and int(header.get_qform(coded=True)[1] or 0) == 0:
+        vol.meta["orientation_unknown"] = True
+    return vol
+
+
+def check_pixel_type(dtype, name: str) -> None:
+    """Refuse voxel types that are not one grey value per voxel (colour, complex), with the reason."""
+    dtype = np.dtype(dtype)
+    if dtype.names:
+        raise InputError(name, f"is a colour (RGB) image ({dtype.names}); planning needs a grayscale image, "
+                               "convert it to one channel first")
+    if dtype.kind == "c":
+        raise InputError(name, "has complex-valued voxels; give the magnitude image")
+    if dtype.kind not in "biuf":
+        raise InputError(name, f"has voxels of type {dtype}, not numbers")
+
+
+def check_voxel_geometry(affine: np.ndarray, name: str) -> None:
+    """Voxel sizes must be finite and within [1e-3, 1e3] mm, the axes not degenerate."""
+    m = np.asarray(affine, float)[:3, :4]
+    if not np.all(np.isfinite(m)):
+        raise InputError(name, "voxel sizes or position are NaN/infinite in the header; the geometry is unknown")
+    sizes = np.linalg.norm(m[:, :3], axis=0)
+    if np.any(sizes < 1e-3) or np.any(sizes > 1e3):
+        raise InputError(name, f"voxel sizes {np.round(sizes, 4).tolist()} mm are zero or implausible "
+                               "(allowed 0.001..1000 mm); fix the header (pixdim / spacing)")
+    if abs(np.linalg.det(m[:, :3] / sizes)) < 1e-3:
+        raise InputError(name, "voxel axes are parallel (degenerate direction matrix); fix the header")
+
+
+def normalise_pixel_array(arr: np.ndarray, name: str) -> np.ndarray:
+    """Voxel arrays every stage can use: bool -> uint8, int8 -> int16, float16 -> float32."""
+    check_pixel_type(arr.dtype, name)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    if arr.dtype == np.int8:
+        return arr.astype(np.int16)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    return arr
 
 
 def volume_to_nifti_image(volume: Volume):
@@ -141,7 +197,10 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
         except Exception as exc:  # nibabel/SimpleITK raise many types for non-images
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(label, f"not a readable image ({p.name}: {first[:160]})") from None
-    arr = vol.array
+    arr = normalise_pixel_array(vol.array, label)
+    if arr.ndim == 4 and not allow_4d and arr.shape[-1] in (3, 4) and vol.meta.get("components"):
+        raise InputError(label, f"has {arr.shape[-1]} components per voxel (a colour or vector image); "
+                                "planning needs a grayscale image")
     while arr.ndim > 3 and arr.shape[-1] == 1 and not allow_4d:
         arr = arr[..., 0]
     if arr.ndim == 4 and not allow_4d:

@@ -8,6 +8,7 @@ hierarchy, terminologies where available).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 
@@ -132,6 +133,12 @@ def create_core(*, quiet: bool = True) -> SlicerCore:
 def load_scene_from_mrb(path) -> SlicerCore:
     """A fresh headless core with the scene read from a ``.mrb`` bundle."""
     core = create_core()
-    if not core.scene.ReadFromMRB(str(path)):
+    path = os.path.abspath(path)  # the scene reader changes the working directory
+    cwd = os.getcwd()
+    try:
+        ok = core.scene.ReadFromMRB(path)
+    finally:
+        os.chdir(cwd)
+    if not ok:
         raise RuntimeError(f"could not read Slicer scene bundle {path}")
     return core
