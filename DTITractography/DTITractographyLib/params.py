@@ -68,14 +68,14 @@ class TrackingParams:
     seeds_per_voxel : int
         Random seeds per DWI voxel of the seed region (the cord mask, or a user ROI).
     step_size_mm : float
-        Integration step (mm), 0.05..5 (:data:`STEP_SIZE_RANGE_MM`).
+        Integration step (mm), 0.05..5 mm.
     max_angle_deg : float
         Largest turn between two steps (degrees).
     fa_stop : float
         Tracking stops where the DTI fractional anisotropy falls below this (never GFA).
     min_length_mm, max_length_mm : float
         Streamlines shorter than ``min_length_mm`` are discarded; tracking stops at ``max_length_mm``
-        (at most 1000 mm, :data:`MAX_STREAMLINE_MM`).
+        (at most 1000 mm).
     random_seed : int
         Seed placement and probabilistic sampling are reproducible for a given value (1..2^32-1).
     n_threads : int

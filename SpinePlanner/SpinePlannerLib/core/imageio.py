@@ -142,22 +142,12 @@ def volume_to_nifti_image(volume: Volume):
 
 
 # -- reading -----------------------------------------------------------------------------------
-def read_dicom_series(folder: Path, name: str) -> Volume:
-    """Read the largest DICOM series in ``folder`` (CT in HU thanks to rescale slope/intercept)."""
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise InputError(name, f"no DICOM series found in folder {folder}")
-    best = max(series, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
-    files = reader.GetGDCMSeriesFileNames(str(folder), best)
-    reader.SetFileNames(files)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise InputError(name, f"DICOM series in {folder} could not be read ({str(exc).splitlines()[0]})") from None
-    vol = volume_from_sitk(image, name)
-    vol.meta["dicom_files"] = len(files)
-    return vol
+def read_dicom_series(folder: Path, name: str, series_uid: str | None = None) -> Volume:
+    """Read the DICOM series in ``folder`` (CT in HU thanks to rescale slope/intercept), checked
+    and with the geometry from the slice positions (:mod:`SpinePlannerLib.core.dicom_series`)."""
+    from SpinePlannerLib.core.dicom_series import read_checked_series
+
+    return read_checked_series(Path(folder), series_uid, name)
 
 
 def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Volume:
@@ -166,7 +156,8 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
     Parameters
     ----------
     path : str or Path
-        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files.
+        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files
+        (``DIR::SERIES_UID`` picks one series of a folder holding several).
     name : str
         The input's name for error messages (e.g. ``--t2``); defaults to the path.
     allow_4d : bool
@@ -177,12 +168,17 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
     InputError
         Missing file, unreadable or non-image file, NaN voxels, wrong dimensionality.
     """
-    p = Path(path)
+    from SpinePlannerLib.core.dicom_series import split_series
+
+    text, series_uid = split_series(path)
+    p = Path(text)
     label = name or str(p)
     if not p.exists():
         raise InputError(label, f"file not found: {p}")
+    if series_uid is not None and not p.is_dir():
+        raise InputError(label, f"{p} is not a folder; ::SERIES_UID picks a series of a DICOM folder")
     if p.is_dir():
-        vol = read_dicom_series(p, label)
+        vol = read_dicom_series(p, label, series_uid)
     else:
         suffix = _suffix(p)
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from SpinePlannerLib.core.dicom_series import split_series
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.volume import Volume
 
@@ -25,12 +26,6 @@ MAX_TEXT_BYTES = 1 << 20
 
 TEXT_OPTIONS = ("bval", "bvec")
 """CaseInputs fields that are small text files."""
-
-
-def split_series(text: str) -> tuple[str, str | None]:
-    """``DIR::SERIES_UID`` -> (``DIR``, ``UID``); a plain path -> (path, None)."""
-    path, sep, uid = str(text).partition("::")
-    return path, (uid.strip() or None) if sep else None
 
 
 def check_input_file(path, option: str, *, folder_ok: bool = False, max_bytes: int | None = None) -> Path:

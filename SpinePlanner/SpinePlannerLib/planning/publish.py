@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.core.dicom_series import split_series
 from SpinePlannerLib.core.errors import InputError
 
 MAX_NAME_BYTES = 200
@@ -99,7 +100,7 @@ def _check_inputs(out: Path, input_paths: dict, option: str) -> None:
     for name, given in input_paths.items():
         if not given:
             continue
-        inp = _resolve(str(given).split("::")[0])
+        inp = _resolve(split_series(given)[0])
         if _within(inp, out):
             raise InputError(option, f"{out} holds the input {name} ({given}); the output folder is replaced as a "
                                      "whole: choose another folder")
