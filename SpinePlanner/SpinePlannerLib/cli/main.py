@@ -136,7 +136,7 @@ def _cmd_plan(args, progress_factory) -> int:
     inputs = CaseInputs(images=images, params=params, dwi=args.dwi, bval=args.bval, bvec=args.bvec, tumor_seg=args.tumor_seg,
                         cord_seg=args.cord_seg,
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
-    plan = run_plan(inputs, Path(args.out), progress_factory=progress_factory, write_scene=not args.no_scene)
+    plan = run_plan(inputs, args.out, progress_factory=progress_factory, write_scene=not args.no_scene)
     _summary(plan, Path(args.out))
     return EXIT_OK
 
@@ -162,7 +162,7 @@ def _cmd_phantom(args) -> int:
 def _cmd_demo(args, progress_factory) -> int:
     from SpinePlannerLib.planning.demo import run_demo
 
-    plan = run_demo(Path(args.out), kind=args.kind, seed=args.seed, progress_factory=progress_factory)
+    plan = run_demo(args.out, kind=args.kind, seed=args.seed, progress_factory=progress_factory)
     _summary(plan, Path(args.out))
     return EXIT_OK
 

@@ -94,6 +94,24 @@ def volume_from_nifti_image(img, name: str = "") -> Volume:
     return vol
 
 
+def check_raw_nifti_voxel_sizes(path: Path, name: str) -> None:
+    """Refuse zero/NaN voxel sizes as stored (nibabel silently replaces zero ``pixdim`` by 1).
+
+    Only where the geometry comes from ``pixdim`` (sform code 0); an sform is checked later.
+    """
+    try:
+        with nib.openers.ImageOpener(str(path)) as fh:
+            header = nib.Nifti1Header.from_fileobj(fh, check=False)
+    except Exception:  # noqa: BLE001 - not NIfTI-1 (NIfTI-2, damaged): nibabel's reader reports it
+        return
+    if int(header["sform_code"]) != 0:
+        return
+    sizes = np.asarray(header["pixdim"][1:4], float)
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        raise InputError(name, f"voxel sizes (pixdim) {sizes.tolist()} mm are zero, negative or NaN in the header; "
+                               "the geometry is unknown")
+
+
 def check_pixel_type(dtype, name: str) -> None:
     """Refuse voxel types that are not one grey value per voxel (colour, complex), with the reason."""
     dtype = np.dtype(dtype)
@@ -183,6 +201,7 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
         suffix = _suffix(p)
         try:
             if suffix in NIFTI_SUFFIXES:
+                check_raw_nifti_voxel_sizes(p, label)
                 vol = volume_from_nifti_image(nib.load(str(p)), label)
             elif suffix == ".dcm":
                 vol = read_dicom_series(p.parent, label)

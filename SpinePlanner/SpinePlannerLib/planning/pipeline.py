@@ -223,7 +223,7 @@ def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene:
     deleted on every exit path.
     """
     try:
-        out_dir = check_out_dir(out_dir, inputs.as_dict())
+        out_dir = check_out_dir(out_dir, {f"--{k.replace('_', '-')}": v for k, v in inputs.as_dict().items()})
         with captured_library_warnings() as read_warnings:
             ctx = load_case(inputs)  # raises InputError before anything is written
         ctx.plan = new_plan(ctx)
