@@ -22,8 +22,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
 class _ArgParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors are bad input too: exit 2, one line
-        self.print_usage(sys.stderr)
-        raise InputError("arguments", message)
+        raise InputError("arguments", f"{message} (see {self.prog} -h)")
 
 
 def _parse_seed(text: str):
@@ -152,6 +151,8 @@ def _cmd_phantom(args) -> int:
     from SpinePlannerLib.phantom.case import write_phantom
     from SpinePlannerLib.planning.demo import phantom_plan_command
 
+    if not args.out.strip():
+        raise InputError("--out", "is empty; give a folder name, e.g. --out case1")
     out = Path(args.out)
     files = write_phantom(args.kind, out, seed=args.seed)
     print(f"phantom '{args.kind}' (seed {args.seed}) written to {out} ({len(files)} files); plan it with:")

@@ -1,0 +1,65 @@
+"""Whole-folder publishing: swap by exchange or by two renames, recovery after a kill between
+the renames, and no replacement of a folder that is not a spineplan output."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import pytest
+from faultcases import leftovers, tree_digest
+
+import SpinePlannerLib.planning.publish as publish
+from SpinePlannerLib.core.errors import InputError
+
+
+def _result(folder, text):
+    folder.mkdir(parents=True)
+    (folder / "plan.json").write_text(text)
+    (folder / "labels").mkdir()
+    (folder / "labels" / f"{text}.nii.gz").write_text(text)
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
+def test_publish_replaces_the_whole_folder(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    _result(out, "old")
+    staging = publish.make_staging(out)
+    (staging / "plan.json").write_text("new")
+    publish.publish_folder(staging, out)
+    assert tree_digest(out).keys() == {"plan.json"}
+    assert (out / "plan.json").read_text() == "new"
+    assert not leftovers(tmp_path)
+    mode = stat.S_IMODE(out.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask  # an ordinary folder, not mkdtemp's 0700
+
+
+def test_kill_between_two_renames_is_undone_by_the_next_run(tmp_path):
+    out = tmp_path / "out"
+    pid = subprocess.Popen(["true"])
+    pid.wait()
+    _result(tmp_path / f".out.old-{pid.pid}-abcd1234", "old")  # out moved away, process killed
+    (tmp_path / f".out.staging-{pid.pid}-efgh5678").mkdir()  # its half-built new folder
+    assert not out.exists()
+    staging = publish.make_staging(out)
+    assert (out / "plan.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [staging.name]
+    publish.discard(staging)
+
+
+def test_a_folder_that_is_no_plan_is_never_replaced(tmp_path):
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    staging = publish.make_staging(out)
+    with pytest.raises(InputError, match="not a spineplan output"):
+        publish.publish_folder(staging, out)
+    publish.discard(staging)
+    assert (out / "thesis.docx").read_text() == "precious"
+    with pytest.raises(InputError, match="not a spineplan output"):
+        publish.check_out_dir(out)
