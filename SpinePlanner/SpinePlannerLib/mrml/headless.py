@@ -9,7 +9,9 @@ hierarchy, terminologies where available).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 
 _converters_registered = False
@@ -74,7 +76,9 @@ def attach_io_managers(scene) -> list:
     from slicer import vtkCacheManager, vtkDataIOManager
 
     cache = vtkCacheManager()
-    cache.SetRemoteCacheDirectory(tempfile.mkdtemp(prefix="spineplan-cache-"))
+    folder = tempfile.mkdtemp(prefix="spineplan-cache-")
+    cache.SetRemoteCacheDirectory(folder)
+    weakref.finalize(cache, shutil.rmtree, folder, True)  # removed with the scene (or at exit)
     dio = vtkDataIOManager()
     dio.SetCacheManager(cache)
     scene.SetCacheManager(cache)
