@@ -63,3 +63,12 @@ def test_a_folder_that_is_no_plan_is_never_replaced(tmp_path):
     assert (out / "thesis.docx").read_text() == "precious"
     with pytest.raises(InputError, match="not a spineplan output"):
         publish.check_out_dir(out)
+
+
+def test_inputs_built_inside_the_staging_folder_are_recorded_at_their_final_place(tmp_path):
+    from SpinePlannerLib.planning.pipeline import _final_inputs
+
+    staging, out = tmp_path / ".demo.staging-1-x", tmp_path / "demo"
+    given = {"t2": f"{staging}/case/t2.nii.gz", "ct": f"{staging}x/ct.nii.gz", "t1": "/data/t1.nii.gz"}
+    assert _final_inputs(given, staging, out) == {"t2": f"{out}/case/t2.nii.gz", "ct": f"{staging}x/ct.nii.gz",
+                                                  "t1": "/data/t1.nii.gz"}
