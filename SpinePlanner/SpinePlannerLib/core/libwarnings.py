@@ -17,6 +17,9 @@ import SimpleITK as sitk
 LIBRARY_LOGGERS = ("nibabel", "nibabel.global", "pydicom", "dipy")
 """Loggers of libraries that print to stderr through the ``logging`` module."""
 
+DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+"""Warning categories about library code rather than the case: silenced, not recorded."""
+
 MAX_RECORDED = 20
 """At most this many distinct library warnings are kept per run."""
 
@@ -77,6 +80,8 @@ def captured_library_warnings():
     handler = _ListHandler(lines)
     with warnings.catch_warnings(record=True) as caught, _itk_warnings_off(), _redirect_loggers(handler):
         warnings.simplefilter("always")
+        for category in DEVELOPER_WARNINGS:  # about library code, not about this case
+            warnings.simplefilter("ignore", category)
         try:
             yield lines
         finally:
