@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 
+import nibabel as nib
 import numpy as np
 import pytest
 from dicom_writer import write_mr_series
@@ -47,6 +48,10 @@ def case(tmp_path_factory):
     write_nifti(d / "zerovox.nii", t2.array, np.diag([1.0, 1, 1, 1]), codes=(0, 0), pixdim=(0, 0, 0))
     write_nifti(d / "nanvox.nii", t2.array, np.diag([1.0, 1, 1, 1]), codes=(0, 0), pixdim=(np.nan, 1, 1))
     write_nifti_with_odd_extension(d / "oddext.nii", t2)
+    huge = nib.Nifti1Header()
+    huge.set_data_shape((4000, 4000, 4000))
+    huge.set_data_dtype(np.float32)
+    (d / "huge.nii").write_bytes(huge.binaryblock + b"\0" * 4 + b"\0" * 1024)  # claims 256 GB, holds 1 kB
     far = np.array(aff)
     far[:3, 3] += [500.0, 0, 0]
     write_volume(Volume(np.full(t2.shape3[:2] + (6, 4), 300.0, np.float32), far), d / "dwi_far.nii.gz")
@@ -113,10 +118,12 @@ INPUT_CASES = {
     "NaN in --level-anchor": (["--level-anchor", "T10,nan,0,0"], None, "--level-anchor", "finite"),
     "NaN in --tumor-seed": (["--tumor-seed", "nan,0,0"], None, "--tumor-seed", "finite"),
     "RGB image": (["--t1", "{d}/rgb.nii.gz"], None, "--t1", "colour (RGB)"),
+    "header claiming 6.4e10 voxels": (["--t1", "{d}/huge.nii"], None, "--t1", "voxels; at most"),
     "complex image": (["--t1", "{d}/complex.nii.gz"], None, "--t1", "complex-valued"),
     "zero voxel sizes": (["--t1", "{d}/zerovox.nii"], None, "--t1", "voxel sizes"),
     "NaN voxel sizes": (["--t1", "{d}/nanvox.nii"], None, "--t1", "NaN"),
     "no orientation, fused": (["--t1", "{d}/noorient.nii.gz"], None, "--t1", "no orientation"),
+    "label map without orientation": (["--tumor-seg", "{d}/noorient.nii.gz"], None, "--tumor-seg", "orientation"),
     "DWI 500 mm away": (["--dwi", "{d}/dwi_far.nii.gz", "--bval", "{d}/bval", "--bvec", "{d}/bvec", "--cord-seg",
                          "{d}/tumor.nii.gz"], None, "--dwi", "mm away"),
     "DICOM series with a gap": (["--ct", "{d}/series_gap"], None, "--ct", "missing slice"),

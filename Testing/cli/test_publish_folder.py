@@ -72,3 +72,16 @@ def test_inputs_built_inside_the_staging_folder_are_recorded_at_their_final_plac
     given = {"t2": f"{staging}/case/t2.nii.gz", "ct": f"{staging}x/ct.nii.gz", "t1": "/data/t1.nii.gz"}
     assert _final_inputs(given, staging, out) == {"t2": f"{out}/case/t2.nii.gz", "ct": f"{staging}x/ct.nii.gz",
                                                   "t1": "/data/t1.nii.gz"}
+
+
+def test_out_holding_a_link_to_an_input_is_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t2.nii.gz").write_text("x")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plan.json").write_text("{}")
+    (out / "t2.nii.gz").symlink_to(tmp_path / "data" / "t2.nii.gz")
+    with pytest.raises(InputError, match="holds the input --t2"):
+        publish.check_out_dir(out, {"--t2": str(out / "t2.nii.gz")})
+    with pytest.raises(InputError, match="lies inside the input folder --ct"):
+        publish.check_out_dir(tmp_path / "data" / "plan", {"--ct": f"{tmp_path / 'data'}::1.2.3"})

@@ -24,6 +24,9 @@ from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry, lps_geom
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
 
+MAX_VOXELS = 2e9
+"""Largest image read (voxels, all volumes of a 4D image together): 8 GB as float32."""
+
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
@@ -81,6 +84,9 @@ def volume_from_nifti_image(img, name: str = "") -> Volume:
     """
     label = name or "image"
     check_pixel_type(img.get_data_dtype(), label)
+    n_voxels = float(np.prod(img.shape, dtype=float))
+    if n_voxels > MAX_VOXELS:
+        raise InputError(label, f"header claims {img.shape} = {n_voxels:.3g} voxels; at most {MAX_VOXELS:.0e} are read")
     affine = np.asarray(img.affine, float)
     check_voxel_geometry(affine, label)
     arr = np.asanyarray(img.dataobj)

@@ -57,6 +57,9 @@ class CaseInputs:
 def load_label(path: str, option: str, reference) -> object:
     """Read a label map and carry it (as 0/1) onto ``reference`` through world coordinates."""
     lab = read_volume(path, option)
+    if bool(lab.meta.get("orientation_unknown")) != bool(reference.meta.get("orientation_unknown")):
+        raise InputError(option, "only one of the label map and the reference image has an orientation (NIfTI "
+                                 "qform/sform codes 0 in the other): they cannot be aligned")
     if not np.any(lab.array):
         raise InputError(option, "label map is empty (no non-zero voxel)")
     if world_overlap_fraction(lab, reference) <= 0.0:

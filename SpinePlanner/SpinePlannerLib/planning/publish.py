@@ -100,8 +100,10 @@ def _check_inputs(out: Path, input_paths: dict, option: str) -> None:
     for name, given in input_paths.items():
         if not given:
             continue
-        inp = _resolve(split_series(given)[0])
-        if _within(inp, out):
+        text = split_series(given)[0]
+        inp = _resolve(text)
+        link = Path(os.path.abspath(Path(text).expanduser()))  # a symbolic link inside ``out`` is an input too
+        if _within(inp, out) or _within(link.parent.resolve() / link.name, out):
             raise InputError(option, f"{out} holds the input {name} ({given}); the output folder is replaced as a "
                                      "whole: choose another folder")
         if inp.is_dir() and _within(out, inp):
