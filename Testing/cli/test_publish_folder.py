@@ -85,3 +85,21 @@ def test_out_holding_a_link_to_an_input_is_refused(tmp_path):
         publish.check_out_dir(out, {"--t2": str(out / "t2.nii.gz")})
     with pytest.raises(InputError, match="lies inside the input folder --ct"):
         publish.check_out_dir(tmp_path / "data" / "plan", {"--ct": f"{tmp_path / 'data'}::1.2.3"})
+
+
+def test_run_temp_folders_are_swept_only_when_no_run_holds_them(tmp_path):
+    import fcntl
+
+    from SpinePlannerLib.cli.runtime import LOCK_NAME, sweep_dead_run_folders
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    live = tmp_path / f"spineplan-run-{proc.pid}-live"  # pid looks dead (another PID namespace), lock held
+    live.mkdir()
+    fd = os.open(live / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    sweep_dead_run_folders(tmp_path)
+    assert live.is_dir()
+    os.close(fd)  # the run ends without cleaning up (killed)
+    sweep_dead_run_folders(tmp_path)
+    assert not live.exists()

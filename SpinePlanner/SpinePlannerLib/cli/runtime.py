@@ -3,8 +3,8 @@
 * Every temporary file and cache of a run (the Slicer cache manager's ``spineplan-cache-*``,
   MONAI's out-of-process folders, ...) goes into one private folder
   ``$TMPDIR/spineplan-run-<pid>-XXXX`` (``tempfile.tempdir`` and ``TMPDIR`` point there while the
-  run lasts); it is removed on every exit path. Folders left by killed runs (their process is gone)
-  are removed by the next run.
+  run lasts); it is removed on every exit path. Folders left by killed runs (no process holds
+  their lock file any more) are removed by the next run of the same user.
 * ``SIGTERM``/``SIGHUP`` become ``SystemExit`` so that ``finally`` blocks (staging-folder cleanup)
   run as for Ctrl-C.
 * Internal errors are written to a per-run log file ``$TMPDIR/spineplan-error-<time>-<pid>-XXXX.log``
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -29,13 +30,35 @@ RUN_PREFIX = "spineplan-run-"
 _RUN_DIR = re.compile(rf"^{RUN_PREFIX}(\d+)-")
 
 
+LOCK_NAME = ".lock"
+"""File inside a run folder that its run holds an exclusive ``flock`` on while it lives."""
+
+
+def _owner_gone(entry: Path) -> bool:
+    """True when no live run holds ``entry``'s lock (robust across PID namespaces sharing /tmp)."""
+    try:
+        fd = os.open(entry / LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:  # created but not yet locked, or an older layout: fall back on the pid
+        m = _RUN_DIR.match(entry.name)
+        return bool(m) and not pid_alive(int(m.group(1))) and time.time() - entry.stat().st_mtime > 60
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def sweep_dead_run_folders(tmp_root: Path) -> None:
-    """Remove ``spineplan-run-<pid>-*`` folders in ``tmp_root`` whose process no longer exists."""
+    """Remove this user's ``spineplan-run-*`` folders in ``tmp_root`` that no live run holds."""
     with contextlib.suppress(OSError):
         for entry in tmp_root.iterdir():
-            m = _RUN_DIR.match(entry.name)
-            if m and entry.is_dir() and not entry.is_symlink() and not pid_alive(int(m.group(1))):
-                shutil.rmtree(entry, ignore_errors=True)
+            if not _RUN_DIR.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == os.getuid() and _owner_gone(entry):
+                    shutil.rmtree(entry, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -44,6 +67,8 @@ def private_tempdir():
     root = Path(tempfile.gettempdir())
     sweep_dead_run_folders(root)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=root))
+    lock = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     old_tempdir, old_env = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = str(run_dir)
     os.environ["TMPDIR"] = str(run_dir)
@@ -56,6 +81,7 @@ def private_tempdir():
         else:
             os.environ["TMPDIR"] = old_env
         shutil.rmtree(run_dir, ignore_errors=True)
+        os.close(lock)
 
 
 def _raise_exit(signum, frame):  # noqa: ARG001 - signal handler signature
