@@ -18,6 +18,7 @@ import time
 import nibabel as nib
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from dicom_writer import write_mr_series
 from faultcases import (
     leftovers,
@@ -43,6 +44,8 @@ def case(tmp_path_factory):
     t2, aff = facts["t2"], facts["affine"]
     write_volume(t2.with_array(np.clip(t2.array, -128, 127).astype(np.int8)), d / "int8.nii.gz")
     write_rgb_nifti(d / "rgb.nii.gz", aff)
+    rgb = sitk.GetImageFromArray(np.zeros((14, 20, 24, 3), np.uint8), isVector=True)
+    sitk.WriteImage(rgb, str(d / "rgb.nrrd"))
     write_nifti(d / "complex.nii.gz", (t2.array + 1j).astype(np.complex64), aff)
     write_nifti(d / "noorient.nii.gz", t2.array, aff, codes=(0, 0))
     write_nifti(d / "zerovox.nii", t2.array, np.diag([1.0, 1, 1, 1]), codes=(0, 0), pixdim=(0, 0, 0))
@@ -74,17 +77,17 @@ def _params(d, name, text):
     return str(path)
 
 
-def run(capsys, args):
+def run(capfd, args):
     t0 = time.perf_counter()
     code = main(["--quiet", *args])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     return code, [ln for ln in err.splitlines() if ln.strip()], time.perf_counter() - t0
 
 
-def _assert_refused(capsys, case, args, name, words, out):
+def _assert_refused(capfd, case, args, name, words, out):
     inputs_before = tree_digest(case)
     out_before = tree_digest(out) if os.path.isdir(out) else None
-    code, lines, seconds = run(capsys, args)
+    code, lines, seconds = run(capfd, args)
     assert code == 2, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"spineplan: error: {name}"), lines[0]
@@ -119,6 +122,7 @@ INPUT_CASES = {
     "NaN in --tumor-seed": (["--tumor-seed", "nan,0,0"], None, "--tumor-seed", "finite"),
     "RGB image": (["--t1", "{d}/rgb.nii.gz"], None, "--t1", "colour (RGB)"),
     "header claiming 6.4e10 voxels": (["--t1", "{d}/huge.nii"], None, "--t1", "voxels; at most"),
+    "RGB NRRD": (["--t1", "{d}/rgb.nrrd"], None, "--t1", "3 components per voxel"),
     "complex image": (["--t1", "{d}/complex.nii.gz"], None, "--t1", "complex-valued"),
     "zero voxel sizes": (["--t1", "{d}/zerovox.nii"], None, "--t1", "voxel sizes"),
     "NaN voxel sizes": (["--t1", "{d}/nanvox.nii"], None, "--t1", "NaN"),
@@ -133,14 +137,14 @@ INPUT_CASES = {
 
 
 @pytest.mark.parametrize("label", list(INPUT_CASES))
-def test_bad_input_is_exit_2_one_line_nothing_changed(case, capsys, tmp_path, label):
+def test_bad_input_is_exit_2_one_line_nothing_changed(case, capfd, tmp_path, label):
     extra, params_text, name, words = INPUT_CASES[label]
     out = tmp_path / "out"
     shutil.copytree(case / "prev", out)
     if extra == "params":
         extra = ["--params", _params(tmp_path, "p", params_text)]
     args = ["plan", *[a.format(d=case) for a in BASE + extra], "--out", str(out)]
-    _assert_refused(capsys, case, args, name, words, out)
+    _assert_refused(capfd, case, args, name, words, out)
 
 
 OUT_CASES = {
@@ -158,63 +162,63 @@ OUT_CASES = {
 
 
 @pytest.mark.parametrize("label", list(OUT_CASES))
-def test_bad_out_is_exit_2_before_any_computation(case, capsys, tmp_path, label):
+def test_bad_out_is_exit_2_before_any_computation(case, capfd, tmp_path, label):
     text, words = OUT_CASES[label]
     out = text.format(d=case, t=tmp_path)
     args = ["plan", "--t2", str(case / "t2.nii.gz"), "--ct", str(case / "series_ok"), "--out", out]
-    _assert_refused(capsys, case, args, "--out", words, out)
+    _assert_refused(capfd, case, args, "--out", words, out)
 
 
-def test_out_as_current_directory_is_refused(case, capsys, tmp_path, monkeypatch):
+def test_out_as_current_directory_is_refused(case, capfd, tmp_path, monkeypatch):
     shutil.copytree(case / "prev", tmp_path / "cwd")
     monkeypatch.chdir(tmp_path / "cwd")
     for text in (".", "./", str(tmp_path)):
-        _assert_refused(capsys, case, ["plan", "--t2", str(case / "t2.nii.gz"), "--out", text], "--out",
+        _assert_refused(capfd, case, ["plan", "--t2", str(case / "t2.nii.gz"), "--out", text], "--out",
                         "current directory", tmp_path / "cwd")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; covered by /proc and /sys")
-def test_out_in_a_read_only_folder_is_refused(case, capsys, tmp_path):
+def test_out_in_a_read_only_folder_is_refused(case, capfd, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    _assert_refused(capsys, case, ["plan", "--t2", str(case / "t2.nii.gz"), "--out", str(ro / "o")], "--out",
+    _assert_refused(capfd, case, ["plan", "--t2", str(case / "t2.nii.gz"), "--out", str(ro / "o")], "--out",
                     "cannot write", ro / "o")
 
 
-def _plan(capsys, args):
-    code, lines, _ = run(capsys, ["plan", *args])
+def _plan(capfd, args):
+    code, lines, _ = run(capfd, ["plan", *args])
     return code, lines
 
 
-def test_valid_unusual_images_are_planned(case, capsys, tmp_path):
+def test_valid_unusual_images_are_planned(case, capfd, tmp_path):
     """int8 voxels, a DICOM series picked by UID, and an image without orientation (warned)."""
-    code, lines = _plan(capsys, ["--t2", str(case / "int8.nii.gz"), "--no-scene", "--out", str(tmp_path / "a")])
+    code, lines = _plan(capfd, ["--t2", str(case / "int8.nii.gz"), "--no-scene", "--out", str(tmp_path / "a")])
     assert code == 0 and lines == []
-    code, lines = _plan(capsys, ["--t2", str(case / "t2.nii.gz"), "--ct", f"{case / 'series_two'}::1.2.826.0.1.2",
+    code, lines = _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--ct", f"{case / 'series_two'}::1.2.826.0.1.2",
                                  "--no-scene", "--out", str(tmp_path / "b")])
     assert code == 0, lines
     plan = json.loads((tmp_path / "b" / "plan.json").read_text())
     assert plan["inputs"]["ct"].endswith("::1.2.826.0.1.2")
-    code, lines = _plan(capsys, ["--t2", str(case / "noorient.nii.gz"), "--no-scene", "--out", str(tmp_path / "c")])
+    code, lines = _plan(capfd, ["--t2", str(case / "noorient.nii.gz"), "--no-scene", "--out", str(tmp_path / "c")])
     assert code == 0, lines
     plan = json.loads((tmp_path / "c" / "plan.json").read_text())
     assert any(w.startswith("orientation unknown: --t2") for w in plan["warnings"]), plan["warnings"]
 
 
-def test_library_warnings_go_to_the_plan_not_the_terminal(case, capsys, tmp_path):
-    code, lines = _plan(capsys, ["--t2", str(case / "oddext.nii"), "--no-scene", "--out", str(tmp_path / "o")])
+def test_library_warnings_go_to_the_plan_not_the_terminal(case, capfd, tmp_path):
+    code, lines = _plan(capfd, ["--t2", str(case / "oddext.nii"), "--no-scene", "--out", str(tmp_path / "o")])
     assert code == 0 and lines == []  # --quiet: nothing at all on stderr
     plan = json.loads((tmp_path / "o" / "plan.json").read_text())
     assert any("Extension size is not a multiple of 16" in w for w in plan["warnings"]), plan["warnings"]
 
 
-def test_second_run_with_fewer_inputs_leaves_no_stale_files(case, capsys, tmp_path):
+def test_second_run_with_fewer_inputs_leaves_no_stale_files(case, capfd, tmp_path):
     out = tmp_path / "out"
-    assert _plan(capsys, ["--t2", str(case / "t2.nii.gz"), "--t1", str(case / "t1.nii.gz"), "--tumor-seg",
+    assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--t1", str(case / "t1.nii.gz"), "--tumor-seg",
                           str(case / "tumor.nii.gz"), "--out", str(out)])[0] == 0
     assert (out / "scene.mrb").is_file()
-    assert _plan(capsys, ["--t2", str(case / "t2.nii.gz"), "--no-scene", "--out", str(out)])[0] == 0
+    assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--no-scene", "--out", str(out)])[0] == 0
     plan = json.loads((out / "plan.json").read_text())
     expected = {"plan.json", *plan["outputs"]["labels"].values()}
     assert set(tree_digest(out)) == expected  # exactly the new run's files
@@ -222,7 +226,7 @@ def test_second_run_with_fewer_inputs_leaves_no_stale_files(case, capsys, tmp_pa
 
 
 @pytest.mark.parametrize("where", ["labels", "swap"])
-def test_io_failure_keeps_the_old_folder_and_logs_per_run(case, capsys, tmp_path, monkeypatch, where):
+def test_io_failure_keeps_the_old_folder_and_logs_per_run(case, capfd, tmp_path, monkeypatch, where):
     out = tmp_path / "out"
     shutil.copytree(case / "prev", out)
     before = tree_digest(out)
@@ -240,7 +244,7 @@ def test_io_failure_keeps_the_old_folder_and_logs_per_run(case, capsys, tmp_path
             raise OSError(errno.EIO, "Input/output error", str(b))
 
         monkeypatch.setattr(publish, "_exchange", io_error)
-    code, lines, _ = run(capsys, ["plan", "--t2", str(case / "t2.nii.gz"), "--tumor-seg", str(case / "tumor.nii.gz"),
+    code, lines, _ = run(capfd, ["plan", "--t2", str(case / "t2.nii.gz"), "--tumor-seg", str(case / "tumor.nii.gz"),
                                   "--no-scene", "--out", str(out)])
     assert code == 1 and len(lines) == 1 and lines[0].startswith("spineplan: internal error: OSError")
     log = lines[0].rsplit("details in ", 1)[1].rstrip(")")
@@ -250,12 +254,12 @@ def test_io_failure_keeps_the_old_folder_and_logs_per_run(case, capsys, tmp_path
     assert not leftovers(tmp_path)
 
 
-def test_temp_folder_is_clean_after_success_and_failure(case, capsys, tmp_path, monkeypatch):
+def test_temp_folder_is_clean_after_success_and_failure(case, capfd, tmp_path, monkeypatch):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    assert _plan(capsys, ["--t2", str(case / "t2.nii.gz"), "--tumor-seg", str(case / "tumor.nii.gz"),
+    assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--tumor-seg", str(case / "tumor.nii.gz"),
                           "--out", str(tmp_path / "o")])[0] == 0  # with the scene: Slicer's cache manager
-    assert _plan(capsys, ["--t2", str(case / "rgb.nii.gz"), "--out", str(tmp_path / "o2")])[0] == 2
+    assert _plan(capfd, ["--t2", str(case / "rgb.nii.gz"), "--out", str(tmp_path / "o2")])[0] == 2
     assert os.listdir(tmp) == []
