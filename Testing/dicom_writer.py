@@ -13,15 +13,23 @@ from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
-def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True) -> list[Path]:
-    """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``."""
+def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True, series_uid: str | None = None,
+                    description: str = "", skip_slices=(), duplicate_slices=(), rotate_slices=(),
+                    prefix: str = "IMG") -> list[Path]:
+    """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``.
+
+    Damage for tests: ``skip_slices`` are not written (a gap), ``duplicate_slices`` are written twice
+    (same position), ``rotate_slices`` get an orientation turned by 90 degrees in-plane,
+    ``series_uid=""`` writes an empty SeriesInstanceUID.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     origin, spacing, direction = affine_to_lps_geometry(volume.affine)
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    study, series, frame = generate_uid(), generate_uid() if series_uid is None else series_uid, generate_uid()
     arr = np.asarray(volume.array)
     lo, hi = float(arr.min()), float(arr.max())
     slope = (hi - lo) / 4000.0 if hi > lo else 1.0
     order = np.random.default_rng(1).permutation(arr.shape[2]) if shuffle_names else np.arange(arr.shape[2])
+    order = [k for k in order if k not in skip_slices] + list(duplicate_slices)
     paths = []
     for n, k in enumerate(order):
         ds = Dataset()
@@ -35,9 +43,11 @@ def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True)
         ds.PatientName, ds.PatientID = "Phantom^Test", "TEST0001"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.SeriesNumber, ds.InstanceNumber = 1, int(k) + 1
+        ds.SeriesDescription = description
         pos = origin + direction[:, 2] * spacing[2] * k
         ds.ImagePositionPatient = [f"{v:.6f}" for v in pos]
-        ds.ImageOrientationPatient = [f"{v:.8f}" for v in (*direction[:, 0], *direction[:, 1])]
+        row, col = (direction[:, 1], -direction[:, 0]) if k in rotate_slices else (direction[:, 0], direction[:, 1])
+        ds.ImageOrientationPatient = [f"{v:.8f}" for v in (*row, *col)]
         ds.PixelSpacing = [f"{spacing[1]:.6f}", f"{spacing[0]:.6f}"]  # row spacing (j), column spacing (i)
         ds.SliceThickness = f"{spacing[2]:.6f}"
         ds.Rows, ds.Columns = arr.shape[1], arr.shape[0]
@@ -46,7 +56,7 @@ def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True)
         ds.RescaleSlope, ds.RescaleIntercept = f"{slope:.10g}", f"{lo:.10g}"
         stored = np.round((arr[:, :, k] - lo) / slope).astype(np.uint16)
         ds.PixelData = np.ascontiguousarray(stored.T).tobytes()  # rows = j, columns = i
-        path = folder / f"IMG{n:04d}"
+        path = folder / f"{prefix}{n:04d}"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from SpinePlannerLib.core.param_checks import check_fraction, check_positive
+from SpinePlannerLib.core.param_checks import (
+    check_fraction,
+    check_numeric_fields,
+    check_positive,
+    check_range,
+)
+
+STEP_SIZE_RANGE_MM = (0.05, 5.0)
+"""Tracking step (mm): below 0.05 mm tracking never ends in practice, above 5 mm it jumps voxels."""
+
+MAX_STREAMLINE_MM = 1000.0
+"""Longest streamline (mm): the whole spinal cord is about 450 mm."""
 
 FIT_METHODS = ("WLS", "OLS", "NLLS", "RT")
 TRACKING_ALGORITHMS = ("deterministic", "probabilistic")
@@ -36,6 +47,7 @@ class TensorFitParams:
     canal_margin_mm: float = 1.5
 
     def __post_init__(self):
+        check_numeric_fields(self)
         self.method = str(self.method).upper()
         if self.method == "RESTORE":
             self.method = "RT"
@@ -56,17 +68,18 @@ class TrackingParams:
     seeds_per_voxel : int
         Random seeds per DWI voxel of the seed region (the cord mask, or a user ROI).
     step_size_mm : float
-        Integration step (mm).
+        Integration step (mm), 0.05..5 mm.
     max_angle_deg : float
         Largest turn between two steps (degrees).
     fa_stop : float
         Tracking stops where the DTI fractional anisotropy falls below this (never GFA).
     min_length_mm, max_length_mm : float
-        Streamlines shorter than ``min_length_mm`` are discarded; tracking stops at ``max_length_mm``.
+        Streamlines shorter than ``min_length_mm`` are discarded; tracking stops at ``max_length_mm``
+        (at most 1000 mm).
     random_seed : int
-        Seed placement and probabilistic sampling are reproducible for a given value (> 0).
+        Seed placement and probabilistic sampling are reproducible for a given value (1..2^32-1).
     n_threads : int
-        Tracking threads (0 = all cores).
+        Tracking threads (0 = all cores), 0..1024.
     """
 
     algorithm: str = "deterministic"
@@ -80,18 +93,20 @@ class TrackingParams:
     n_threads: int = 1
 
     def __post_init__(self):
+        check_numeric_fields(self)
         self.algorithm = str(self.algorithm).lower()
         if self.algorithm not in TRACKING_ALGORITHMS:
             raise ValueError(f"algorithm must be one of {TRACKING_ALGORITHMS}, got {self.algorithm!r}")
         if int(self.seeds_per_voxel) != self.seeds_per_voxel or not 1 <= self.seeds_per_voxel <= 64:
             raise ValueError(f"seeds_per_voxel must be an integer 1..64, got {self.seeds_per_voxel}")
         self.seeds_per_voxel = int(self.seeds_per_voxel)
-        check_positive("step_size_mm", self.step_size_mm)
+        check_range("step_size_mm", self.step_size_mm, *STEP_SIZE_RANGE_MM)
         if not 0 < self.max_angle_deg <= 90:
             raise ValueError(f"max_angle_deg must be within (0, 90], got {self.max_angle_deg}")
         if not 0 < self.fa_stop < 1:
             raise ValueError(f"fa_stop must be within (0, 1), got {self.fa_stop}")
         check_positive("min_length_mm", self.min_length_mm)
+        check_range("max_length_mm", self.max_length_mm, 0.0, MAX_STREAMLINE_MM)
         if self.max_length_mm <= self.min_length_mm:
             raise ValueError("max_length_mm must exceed min_length_mm")
         if self.random_seed < 1:
@@ -131,6 +146,7 @@ class RelationshipParams:
     reference_distance_mm: float = 10.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         for f in fields(self):
             check_positive(f.name, getattr(self, f.name), allow_zero=True)
         check_positive("ring_mm", self.ring_mm)
@@ -168,6 +184,7 @@ class SetzerParams:
     min_streamlines: int = 20
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_fraction("terminating_type3", self.terminating_type3)
         check_fraction("entering_type2", self.entering_type2)
         if self.min_streamlines < 1:
@@ -194,6 +211,7 @@ class ReliabilityParams:
     min_snr: float = 10.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         if self.min_directions < 6:
             raise ValueError("min_directions must be >= 6 (a tensor has 6 unknowns)")
         check_positive("max_voxel_mm", self.max_voxel_mm)

@@ -227,11 +227,13 @@ def add_cohort_parser(subparsers):
         "sct-cohort", help="synthetic CT vs CT over a cohort: per-case table and paired statistics (CSV + JSON)")
     p.add_argument("cases", metavar="CASES.csv",
                    help="one row per case: columns ct, sct, roi (paths relative to the CSV); optional case, "
-                        "swi or gre, vertebrae, roi_frame (mri|ct)")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--trust-headers", action="store_true", help="use the image headers, do not register CT to sCT")
+                        "swi or gre, vertebrae, roi_frame (mri|ct); e.g. cohort/cases.csv")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for the per-case and summary tables (CSV, JSON), e.g. --out cohort_out")
+    p.add_argument("--trust-headers", action="store_true",
+                   help="use the image headers, do not register CT to sCT, e.g. --trust-headers")
     p.add_argument("--calcified-hu", type=float, metavar="HU",
-                   help="calcified-voxel threshold (default 130 HU, the Agatston convention)")
+                   help="calcified-voxel threshold (default 130 HU, the Agatston convention), e.g. --calcified-hu 130")
     return p
 
 

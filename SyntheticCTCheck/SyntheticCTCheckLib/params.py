@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from SpinePlannerLib.core.param_checks import check_positive
+from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positive
 from SpinePlannerLib.core.registration import RigidRegistrationParams
 
 CLASSES = ("none", "faint", "partial", "dense")
@@ -106,6 +106,7 @@ class LesionParams:
     roi_margin_mm: float = 1.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_positive("roi_margin_mm", self.roi_margin_mm, allow_zero=True)
         check_positive("visibility_contrast_hu", self.visibility_contrast_hu)
         check_positive("min_visible_volume_mm3", self.min_visible_volume_mm3, allow_zero=True)
@@ -142,6 +143,7 @@ class ClassCutoffs:
     partial_fraction: float = 0.30
 
     def __post_init__(self):
+        check_numeric_fields(self)
         if not self.faint_mean_hu < self.partial_mean_hu < self.dense_mean_hu:
             raise ValueError("cut-offs must increase: faint_mean_hu < partial_mean_hu < dense_mean_hu, got "
                              f"{self.faint_mean_hu}, {self.partial_mean_hu}, {self.dense_mean_hu}")
@@ -180,6 +182,7 @@ class BoneParams:
     mae_warn_hu: float = 150.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_positive("exclude_lesion_margin_mm", self.exclude_lesion_margin_mm, allow_zero=True)
         check_positive("mae_warn_hu", self.mae_warn_hu)
         if self.min_voxels < 1:
@@ -212,6 +215,7 @@ class VoidParams:
     shell_outer_mm: float = 4.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         if not 0 < self.void_ratio < 1:
             raise ValueError(f"void_ratio must be in (0, 1), got {self.void_ratio}")
         check_positive("min_void_volume_mm3", self.min_void_volume_mm3, allow_zero=True)
@@ -240,6 +244,7 @@ class FlagParams:
     min_calcified_volume_ml: float = 0.01
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_positive("density_difference_hu", self.density_difference_hu)
         if self.critical_difference_hu < self.density_difference_hu:
             raise ValueError("critical_difference_hu must be >= density_difference_hu")

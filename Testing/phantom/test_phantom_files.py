@@ -103,9 +103,9 @@ def test_dwi_has_its_own_oblique_grid_and_fsl_gradients_round_trip(kind, phantom
 
 def test_cli_writes_a_phantom_and_rejects_an_unknown_kind(tmp_path, capsys):
     out = tmp_path / "case"
-    assert cli.main(["phantom", "--kind", "idem-soft", "--out", str(out), "--seed", "3"]) == 0
+    assert cli(["phantom", "--kind", "idem-soft", "--out", str(out), "--seed", "3"]) == 0
     assert json.loads((out / "truth.json").read_text())["seed"] == 3
-    assert cli.main(["phantom", "--kind", "no-such-kind", "--out", str(tmp_path / "x")]) == 2
+    assert cli(["phantom", "--kind", "no-such-kind", "--out", str(tmp_path / "x")]) == 2
     assert "--kind" in capsys.readouterr().err
 
 

@@ -24,6 +24,9 @@ from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry, lps_geom
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
 
+MAX_VOXELS = 2e9
+"""Largest image read (voxels, all volumes of a 4D image together): 8 GB as float32."""
+
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
@@ -42,13 +45,19 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
 # -- SimpleITK <-> Volume --------------------------------------------------------------------
 def volume_from_sitk(image: sitk.Image, name: str = "") -> Volume:
     """SimpleITK image (LPS) to a RAS :class:`Volume`; vector pixels become a 4th axis."""
+    check_voxel_geometry(lps_geometry_to_affine(image.GetOrigin(), image.GetSpacing(), image.GetDirection()),
+                         name or "image")
     arr = sitk.GetArrayFromImage(image)  # [k, j, i] (+ components)
-    if image.GetNumberOfComponentsPerPixel() > 1:
+    components = image.GetNumberOfComponentsPerPixel()
+    if components > 1:
         arr = np.transpose(arr, (2, 1, 0, 3))
     else:
         arr = np.transpose(arr, (2, 1, 0))
     affine = lps_geometry_to_affine(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
-    return Volume(np.ascontiguousarray(arr), affine, name)
+    vol = Volume(np.ascontiguousarray(arr), affine, name)
+    if components > 1:
+        vol.meta["components"] = components
+    return vol
 
 
 def volume_to_sitk(volume: Volume) -> sitk.Image:
@@ -68,11 +77,82 @@ def volume_to_sitk(volume: Volume) -> sitk.Image:
 
 # -- NIfTI -------------------------------------------------------------------------------------
 def volume_from_nifti_image(img, name: str = "") -> Volume:
-    """nibabel image to :class:`Volume` (its best affine is already RAS)."""
+    """nibabel image to :class:`Volume` (its best affine is already RAS).
+
+    A file whose qform and sform codes are both 0 has no orientation: nibabel's fallback affine
+    (voxel sizes only) is used and ``meta["orientation_unknown"]`` is set.
+    """
+    label = name or "image"
+    check_pixel_type(img.get_data_dtype(), label)
+    n_voxels = float(np.prod(img.shape, dtype=float))
+    if n_voxels > MAX_VOXELS:
+        raise InputError(label, f"header claims {img.shape} = {n_voxels:.3g} voxels; at most {MAX_VOXELS:.0e} are read")
+    affine = np.asarray(img.affine, float)
+    check_voxel_geometry(affine, label)
     arr = np.asanyarray(img.dataobj)
     if img.get_data_dtype().kind == "f" or arr.dtype.kind == "f":
         arr = arr.astype(np.float32, copy=False)
-    return Volume(arr, img.affine.copy(), name)
+    vol = Volume(arr, affine.copy(), name)
+    header = img.header
+    if hasattr(header, "get_sform") and int(header.get_sform(coded=True)[1] or 0) == 0 \
+            and int(header.get_qform(coded=True)[1] or 0) == 0:
+        vol.meta["orientation_unknown"] = True
+    return vol
+
+
+def check_raw_nifti_voxel_sizes(path: Path, name: str) -> None:
+    """Refuse zero/NaN voxel sizes as stored (nibabel silently replaces zero ``pixdim`` by 1).
+
+    Only where the geometry comes from ``pixdim`` (sform code 0); an sform is checked later.
+    """
+    try:
+        with nib.openers.ImageOpener(str(path)) as fh:
+            header = nib.Nifti1Header.from_fileobj(fh, check=False)
+    except Exception:  # noqa: BLE001 - not NIfTI-1 (NIfTI-2, damaged): nibabel's reader reports it
+        return
+    if int(header["sform_code"]) != 0:
+        return
+    sizes = np.asarray(header["pixdim"][1:4], float)
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        raise InputError(name, f"voxel sizes (pixdim) {sizes.tolist()} mm are zero, negative or NaN in the header; "
+                               "the geometry is unknown")
+
+
+def check_pixel_type(dtype, name: str) -> None:
+    """Refuse voxel types that are not one grey value per voxel (colour, complex), with the reason."""
+    dtype = np.dtype(dtype)
+    if dtype.names:
+        raise InputError(name, f"is a colour (RGB) image ({dtype.names}); planning needs a grayscale image, "
+                               "convert it to one channel first")
+    if dtype.kind == "c":
+        raise InputError(name, "has complex-valued voxels; give the magnitude image")
+    if dtype.kind not in "biuf":
+        raise InputError(name, f"has voxels of type {dtype}, not numbers")
+
+
+def check_voxel_geometry(affine: np.ndarray, name: str) -> None:
+    """Voxel sizes must be finite and within [1e-3, 1e3] mm, the axes not degenerate."""
+    m = np.asarray(affine, float)[:3, :4]
+    if not np.all(np.isfinite(m)):
+        raise InputError(name, "voxel sizes or position are NaN/infinite in the header; the geometry is unknown")
+    sizes = np.linalg.norm(m[:, :3], axis=0)
+    if np.any(sizes < 1e-3) or np.any(sizes > 1e3):
+        raise InputError(name, f"voxel sizes {np.round(sizes, 4).tolist()} mm are zero or implausible "
+                               "(allowed 0.001..1000 mm); fix the header (pixdim / spacing)")
+    if abs(np.linalg.det(m[:, :3] / sizes)) < 1e-3:
+        raise InputError(name, "voxel axes are parallel (degenerate direction matrix); fix the header")
+
+
+def normalise_pixel_array(arr: np.ndarray, name: str) -> np.ndarray:
+    """Voxel arrays every stage can use: bool -> uint8, int8 -> int16, float16 -> float32."""
+    check_pixel_type(arr.dtype, name)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    if arr.dtype == np.int8:
+        return arr.astype(np.int16)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    return arr
 
 
 def volume_to_nifti_image(volume: Volume):
@@ -86,22 +166,12 @@ def volume_to_nifti_image(volume: Volume):
 
 
 # -- reading -----------------------------------------------------------------------------------
-def read_dicom_series(folder: Path, name: str) -> Volume:
-    """Read the largest DICOM series in ``folder`` (CT in HU thanks to rescale slope/intercept)."""
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise InputError(name, f"no DICOM series found in folder {folder}")
-    best = max(series, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
-    files = reader.GetGDCMSeriesFileNames(str(folder), best)
-    reader.SetFileNames(files)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise InputError(name, f"DICOM series in {folder} could not be read ({str(exc).splitlines()[0]})") from None
-    vol = volume_from_sitk(image, name)
-    vol.meta["dicom_files"] = len(files)
-    return vol
+def read_dicom_series(folder: Path, name: str, series_uid: str | None = None) -> Volume:
+    """Read the DICOM series in ``folder`` (CT in HU thanks to rescale slope/intercept), checked
+    and with the geometry from the slice positions (:mod:`SpinePlannerLib.core.dicom_series`)."""
+    from SpinePlannerLib.core.dicom_series import read_checked_series
+
+    return read_checked_series(Path(folder), series_uid, name)
 
 
 def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Volume:
@@ -110,7 +180,8 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
     Parameters
     ----------
     path : str or Path
-        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files.
+        ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files
+        (``DIR::SERIES_UID`` picks one series of a folder holding several).
     name : str
         The input's name for error messages (e.g. ``--t2``); defaults to the path.
     allow_4d : bool
@@ -121,16 +192,22 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
     InputError
         Missing file, unreadable or non-image file, NaN voxels, wrong dimensionality.
     """
-    p = Path(path)
+    from SpinePlannerLib.core.dicom_series import split_series
+
+    text, series_uid = split_series(path)
+    p = Path(text)
     label = name or str(p)
     if not p.exists():
         raise InputError(label, f"file not found: {p}")
+    if series_uid is not None and not p.is_dir():
+        raise InputError(label, f"{p} is not a folder; ::SERIES_UID picks a series of a DICOM folder")
     if p.is_dir():
-        vol = read_dicom_series(p, label)
+        vol = read_dicom_series(p, label, series_uid)
     else:
         suffix = _suffix(p)
         try:
             if suffix in NIFTI_SUFFIXES:
+                check_raw_nifti_voxel_sizes(p, label)
                 vol = volume_from_nifti_image(nib.load(str(p)), label)
             elif suffix == ".dcm":
                 vol = read_dicom_series(p.parent, label)
@@ -141,7 +218,10 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
         except Exception as exc:  # nibabel/SimpleITK raise many types for non-images
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(label, f"not a readable image ({p.name}: {first[:160]})") from None
-    arr = vol.array
+    arr = normalise_pixel_array(vol.array, label)
+    if arr.ndim == 4 and not allow_4d and arr.shape[-1] in (3, 4) and vol.meta.get("components"):
+        raise InputError(label, f"has {arr.shape[-1]} components per voxel (a colour or vector image); "
+                                "planning needs a grayscale image")
     while arr.ndim > 3 and arr.shape[-1] == 1 and not allow_4d:
         arr = arr[..., 0]
     if arr.ndim == 4 and not allow_4d:

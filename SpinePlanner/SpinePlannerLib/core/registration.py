@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from SpinePlannerLib.core.geometry import resample, world_overlap_fraction
 from SpinePlannerLib.core.imageio import volume_to_sitk
-from SpinePlannerLib.core.param_checks import check_positive
+from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positive
 from SpinePlannerLib.core.volume import LPS_TO_RAS, Volume
 from SpinePlannerLib.planning.context import Progress, no_progress
 
@@ -117,6 +117,7 @@ class RigidRegistrationParams:
     threads: int = 1
 
     def __post_init__(self):
+        check_numeric_fields(self)
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         self.shrink_factors = tuple(int(s) for s in self.shrink_factors)

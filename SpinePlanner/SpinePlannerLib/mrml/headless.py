@@ -8,7 +8,10 @@ hierarchy, terminologies where available).
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 
 _converters_registered = False
@@ -73,7 +76,9 @@ def attach_io_managers(scene) -> list:
     from slicer import vtkCacheManager, vtkDataIOManager
 
     cache = vtkCacheManager()
-    cache.SetRemoteCacheDirectory(tempfile.mkdtemp(prefix="spineplan-cache-"))
+    folder = tempfile.mkdtemp(prefix="spineplan-cache-")
+    cache.SetRemoteCacheDirectory(folder)
+    weakref.finalize(cache, shutil.rmtree, folder, True)  # removed with the scene (or at exit)
     dio = vtkDataIOManager()
     dio.SetCacheManager(cache)
     scene.SetCacheManager(cache)
@@ -132,6 +137,12 @@ def create_core(*, quiet: bool = True) -> SlicerCore:
 def load_scene_from_mrb(path) -> SlicerCore:
     """A fresh headless core with the scene read from a ``.mrb`` bundle."""
     core = create_core()
-    if not core.scene.ReadFromMRB(str(path)):
+    path = os.path.abspath(path)  # the scene reader changes the working directory
+    cwd = os.getcwd()
+    try:
+        ok = core.scene.ReadFromMRB(path)
+    finally:
+        os.chdir(cwd)
+    if not ok:
         raise RuntimeError(f"could not read Slicer scene bundle {path}")
     return core

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from SpinePlannerLib.core.imageio import atomic_path
 from SpinePlannerLib.mrml.headless import create_core
 from SpinePlannerLib.mrml.volumes import add_segmentation_from_masks, add_volume_node
 from SpinePlannerLib.planning.context import PlanContext, Progress, no_progress
@@ -62,17 +63,34 @@ def populate_scene(core, ctx: PlanContext, *, existing: dict | None = None,
     return nodes
 
 
+def write_scene_bundle(scene, path) -> Path:
+    """Write ``scene`` to the ``.mrb`` bundle ``path`` the way Slicer does, atomically.
+
+    The zip holds one folder named after the bundle (``scene/`` for ``scene.mrb``) with
+    ``scene.mrml`` and ``Data/`` inside: the bundle is written under its final name in a private
+    folder beside ``path`` and then renamed onto ``path``. Returns ``path``.
+    """
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        tmp = work / path.name
+        cwd = os.getcwd()
+        try:
+            ok = scene.WriteToMRB(str(tmp))
+        finally:
+            os.chdir(cwd)  # vtkMRMLScene changes the working directory while zipping
+        if not ok or not tmp.is_file():
+            raise RuntimeError(f"Slicer could not write the scene bundle {path}")
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
 def build_scene(ctx: PlanContext, path: Path, *, progress: Progress = no_progress) -> None:
     """Populate a fresh headless scene for ``ctx`` and write it to ``path`` (``.mrb``) atomically."""
     core = create_core()
     populate_scene(core, ctx, progress=progress)
-    tmp = atomic_path(Path(path).with_suffix(".mrb"))
-    tmp.unlink()  # WriteToMRB wants to create the file itself
-    try:
-        if not core.scene.WriteToMRB(str(tmp)):
-            raise RuntimeError("Slicer could not write the scene bundle")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_scene_bundle(core.scene, Path(path).with_suffix(".mrb"))
     progress(1.0, "scene written")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
+import math
 
 from SpinePlannerLib.core.errors import InputError
 
@@ -45,16 +45,65 @@ def validate_stage_params(params: dict, *, name: str = "--params") -> dict:
     return params
 
 
+MAX_PARAMS_BYTES = 1 << 20
+"""Largest ``--params`` file read (bytes)."""
+
+MAX_PARAMS_DEPTH = 8
+"""Deepest nesting of objects/lists accepted in ``--params`` (the settings use at most 4)."""
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
 def read_stage_params(path) -> dict:
-    """Read and validate a ``--params`` JSON file."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("--params", f"file not found: {p}")
+    """Read and validate a ``--params`` JSON file: a regular file of at most
+    :data:`MAX_PARAMS_BYTES`, nesting at most :data:`MAX_PARAMS_DEPTH`, no NaN/Infinity."""
+    from SpinePlannerLib.planning.input_checks import check_input_file
+
+    p = check_input_file(path, "--params", max_bytes=MAX_PARAMS_BYTES)
     try:
-        data = json.loads(p.read_text())
+        with open(p, encoding="utf-8") as fh:
+            text = fh.read(MAX_PARAMS_BYTES + 1)
+        if _max_bracket_depth(text) > MAX_PARAMS_DEPTH:
+            raise InputError("--params", f"nested deeper than {MAX_PARAMS_DEPTH} levels; not a settings file")
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError("--params", f"not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise InputError("--params", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InputError("--params", "nested too deeply; not a settings file") from None
     return validate_stage_params(data)
+
+
+def _max_bracket_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting in JSON text, ignoring brackets inside strings (read before parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def merge_level_anchor(params: dict, anchor_text: str) -> dict:
@@ -66,5 +115,7 @@ def merge_level_anchor(params: dict, anchor_text: str) -> dict:
         ras = [float(v) for v in parts[1:]]
     except ValueError:
         raise InputError("--level-anchor", f"R,A,S must be numbers in mm, got {','.join(parts[1:])!r}") from None
+    if not all(math.isfinite(v) for v in ras):
+        raise InputError("--level-anchor", f"R,A,S must be finite numbers in mm, got {','.join(parts[1:])!r}")
     merged = {**params, "segmentation": {**params.get("segmentation", {}), "anchor": {"level": parts[0].upper(), "ras": ras}}}
     return validate_stage_params(merged, name="--level-anchor")

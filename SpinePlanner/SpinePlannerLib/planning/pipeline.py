@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,9 +22,12 @@ from SpinePlannerLib.core.dwi_io import read_dwi
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_mask_like, world_overlap_fraction
 from SpinePlannerLib.core.imageio import read_volume, write_text_atomic, write_volume
+from SpinePlannerLib.core.libwarnings import captured_library_warnings
 from SpinePlannerLib.planning.context import ROLES, PlanContext, Progress, StageSkipped, no_progress
+from SpinePlannerLib.planning.input_checks import check_input_files, check_orientation, check_world_overlap
 from SpinePlannerLib.planning.params_file import validate_stage_params
 from SpinePlannerLib.planning.plan_schema import validate_plan
+from SpinePlannerLib.planning.publish import check_out_dir, discard, make_staging, publish_folder
 from SpinePlannerLib.planning.registry import STAGES
 
 SCHEMA_VERSION = 1
@@ -56,6 +57,9 @@ class CaseInputs:
 def load_label(path: str, option: str, reference) -> object:
     """Read a label map and carry it (as 0/1) onto ``reference`` through world coordinates."""
     lab = read_volume(path, option)
+    if bool(lab.meta.get("orientation_unknown")) != bool(reference.meta.get("orientation_unknown")):
+        raise InputError(option, "only one of the label map and the reference image has an orientation (NIfTI "
+                                 "qform/sform codes 0 in the other): they cannot be aligned")
     if not np.any(lab.array):
         raise InputError(option, "label map is empty (no non-zero voxel)")
     if world_overlap_fraction(lab, reference) <= 0.0:
@@ -78,6 +82,7 @@ def check_seed_inside(seed, reference, role: str, name: str) -> None:
 def load_case(inputs: CaseInputs) -> PlanContext:
     """Read and validate every input. Raises :class:`InputError` naming the first bad one."""
     ctx = PlanContext(inputs=inputs.as_dict(), params=validate_stage_params(dict(inputs.params)))
+    check_input_files(inputs)
     for role, path in inputs.images.items():
         if role not in ROLES or role == "dwi":
             raise InputError(f"--{role}", "unknown image role")
@@ -89,6 +94,11 @@ def load_case(inputs: CaseInputs) -> PlanContext:
         ctx.dwi.volume.name = "dwi"
     elif inputs.bval or inputs.bvec:
         raise InputError("--bval" if inputs.bval else "--bvec", "given without --dwi")
+    named = {f"--{role}": vol for role, vol in ctx.volumes.items()}
+    if ctx.dwi is not None:
+        named["--dwi"] = ctx.dwi.volume
+    check_orientation(named, ctx.extra.setdefault("input_warnings", []).append)
+    check_world_overlap(named, ctx.reference_role or "")
     ref = ctx.reference
     if ref is None and (inputs.tumor_seg or inputs.cord_seg or inputs.tumor_seed_ras is not None):
         raise InputError("--tumor-seg/--cord-seg/--tumor-seed", "needs an anatomical image (t2, t1, t1c or ct)")
@@ -174,51 +184,65 @@ def write_json_atomic(data: dict, path: Path) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=json_default, allow_nan=False) + "\n")
 
 
-def publish_staged(staging: Path, out_dir: Path) -> None:
-    """Move staged outputs into ``out_dir`` (plan.json last)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    items = sorted(staging.iterdir(), key=lambda p: p.name == "plan.json")
-    for item in items:
-        target = out_dir / item.name
-        if item.is_dir():
-            if target.exists():
-                old = out_dir / f".{item.name}.old-{os.getpid()}"
-                os.replace(target, old)
-                os.replace(item, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(item, target)
-        else:
-            os.replace(item, target)
+publish_staged = publish_folder
+"""Former name of :func:`SpinePlannerLib.planning.publish.publish_folder` (the Slicer export uses it)."""
+
+
+def _final_inputs(inputs: dict, staging: Path, out_dir: Path) -> dict:
+    """Input paths inside the staging folder (the demo's phantom) as they will read once published."""
+    prefix = str(staging)
+    return {k: str(out_dir) + v[len(prefix):] if v.startswith(prefix + os.sep) else v for k, v in inputs.items()}
+
+
+def _add_library_warnings(ctx: PlanContext, lines: list[str], when: str) -> None:
+    if lines:
+        ctx.warn(f"library warnings while {when}: " + "; ".join(lines)[:400])
+
+
+def _build_outputs(ctx: PlanContext, staging: Path, progress_factory, write_scene: bool) -> None:
+    """Write labels, the scene and plan.json into the staging folder."""
+    labels = write_labels(ctx, staging / "labels")
+    ctx.plan["outputs"] = {"plan": "plan.json", "labels": labels}
+    if write_scene:
+        from SpinePlannerLib.mrml.scene import build_scene
+
+        t0 = time.perf_counter()
+        progress = progress_factory("scene") if progress_factory else no_progress
+        build_scene(ctx, staging / "scene.mrb", progress=progress)
+        ctx.plan["outputs"]["scene"] = "scene.mrb"
+        ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
+    ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
+    validate_plan(ctx.plan)
+    write_json_atomic(ctx.plan, staging / "plan.json")
 
 
 def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene: bool = True,
-             extra_plan: dict | None = None) -> dict:
-    """Load, plan and write ``out_dir/plan.json``, ``scene.mrb`` and ``labels/``. Returns the plan."""
-    out_dir = Path(out_dir)
-    ctx = load_case(inputs)  # raises InputError before anything is written
-    ctx.plan = new_plan(ctx)
-    if extra_plan:
-        ctx.plan.update(extra_plan)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
-    try:
-        ctx.staging_dir = staging
-        run_stages(ctx, progress_factory=progress_factory)
-        labels = write_labels(ctx, staging / "labels")
-        ctx.plan["outputs"] = {"plan": "plan.json", "labels": labels}
-        if write_scene:
-            from SpinePlannerLib.mrml.scene import build_scene
+             extra_plan: dict | None = None, staging: Path | None = None) -> dict:
+    """Load, plan and write ``out_dir/plan.json``, ``scene.mrb`` and ``labels/``. Returns the plan.
 
-            t0 = time.perf_counter()
-            progress = progress_factory("scene") if progress_factory else no_progress
-            build_scene(ctx, staging / "scene.mrb", progress=progress)
-            ctx.plan["outputs"]["scene"] = "scene.mrb"
-            ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
-        ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
-        validate_plan(ctx.plan)
-        write_json_atomic(ctx.plan, staging / "plan.json")
-        publish_staged(staging, out_dir)
+    Every input and ``out_dir`` are checked before any computation (:class:`InputError`). The
+    new folder is built complete in a hidden sibling (``staging``, created here unless given,
+    e.g. by the demo holding its phantom there) and swapped in as a whole; the staging folder is
+    deleted on every exit path.
+    """
+    try:
+        out_dir = check_out_dir(out_dir, {f"--{k.replace('_', '-')}": v for k, v in inputs.as_dict().items()})
+        with captured_library_warnings() as read_warnings:
+            ctx = load_case(inputs)  # raises InputError before anything is written
+        ctx.plan = new_plan(ctx)
+        if extra_plan:
+            ctx.plan.update(extra_plan)
+        for text in ctx.extra.pop("input_warnings", []):
+            ctx.warn(text)
+        _add_library_warnings(ctx, read_warnings, "reading the inputs")
+        staging = staging or make_staging(out_dir)
+        ctx.staging_dir = staging
+        with captured_library_warnings() as stage_warnings:
+            run_stages(ctx, progress_factory=progress_factory)
+        _add_library_warnings(ctx, stage_warnings, "planning")
+        ctx.plan["inputs"] = _final_inputs(ctx.plan["inputs"], staging, out_dir)
+        _build_outputs(ctx, staging, progress_factory, write_scene)
+        publish_folder(staging, out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard(staging)
     return ctx.plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from SpinePlannerLib.core.param_checks import check_min_max, check_range
+from SpinePlannerLib.core.param_checks import check_min_max, check_numeric_fields, check_range
 
 CONTRASTS = ("t2", "t1", "ct")
 """Image contrasts the classical cord engine knows: CSF bright (t2, stir), CSF dark (t1, t1c),
@@ -78,6 +78,7 @@ class CordParams:
     smoothing_mm: float = 0.4
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_range("working_spacing_mm", self.working_spacing_mm, 0.2, 3.0)
         check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
         check_min_max("cord_area_mm2", self.cord_area_mm2)
@@ -151,6 +152,7 @@ class TumorParams:
     disc_barrier: bool = True
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_range("seed_radius_mm", self.seed_radius_mm, 0.5, 20.0)
         check_range("tolerance_sd", self.tolerance_sd, 0.1, 20.0)
         check_range("max_radius_mm", self.max_radius_mm, 3.0, 200.0)
@@ -326,6 +328,7 @@ class VertebraeParams:
     c2_max_canal_above_mm: float = 30.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 5.0)
         check_range("axis_realign_deg", self.axis_realign_deg, 0.0, 90.0)
         check_range("sacrum_min_height_mm", self.sacrum_min_height_mm, 5.0, 200.0)
@@ -459,6 +462,7 @@ class VertebraeMRIParams:
     replaced_marrow_contrast: float = 0.25
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_range("working_spacing_mm", self.working_spacing_mm, 0.3, 3.0)
         check_range("max_anisotropy", self.max_anisotropy, 1.0, 10.0)
         check_range("centerline_smoothing_mm", self.centerline_smoothing_mm, 0.0, 30.0)
@@ -536,6 +540,7 @@ class CystEdemaParams:
     search_mm: float = 60.0
 
     def __post_init__(self):
+        check_numeric_fields(self)
         check_range("smoothing_mm", self.smoothing_mm, 0.0, 3.0)
         check_range("fluid_fraction_t2", self.fluid_fraction_t2, 0.3, 0.95)
         check_range("fluid_fraction_t1", self.fluid_fraction_t1, 0.05, 0.9)
@@ -588,6 +593,7 @@ class SegmentationParams:
     cyst_edema: CystEdemaParams = field(default_factory=CystEdemaParams)
 
     def __post_init__(self):
+        check_numeric_fields(self)
         for name in ("cord_engine", "tumor_engine"):
             if getattr(self, name) not in ENGINES:
                 raise ValueError(f"{name} must be one of {ENGINES}, got {getattr(self, name)!r}")

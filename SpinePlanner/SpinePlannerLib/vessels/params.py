@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from SpinePlannerLib.core.param_checks import check_positive
+from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positive
 
 MODALITIES = ("auto", "ct", "mr")
 
@@ -158,6 +158,7 @@ class VesselParams:
     register_to_ct: bool = True
 
     def __post_init__(self):
+        check_numeric_fields(self)
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         positive = ("min_working_spacing_mm", "roi_margin_mm", "roi_axial_margin_mm", "scale_min_mm", "scale_max_mm",
