@@ -13,8 +13,13 @@ from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
-def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True) -> list[Path]:
-    """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``."""
+def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True,
+                    patient: dict | None = None) -> list[Path]:
+    """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``.
+
+    ``patient`` overrides or adds header keywords (e.g. ``PatientName``, ``PatientBirthDate``,
+    ``InstitutionName``): identifiers a de-identification test then searches the outputs for.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     origin, spacing, direction = affine_to_lps_geometry(volume.affine)
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
@@ -33,6 +38,8 @@ def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True)
         ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, sop
         ds.Modality = "MR"
         ds.PatientName, ds.PatientID = "Phantom^Test", "TEST0001"
+        for keyword, value in (patient or {}).items():
+            setattr(ds, keyword, value)
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.SeriesNumber, ds.InstanceNumber = 1, int(k) + 1
         pos = origin + direction[:, 2] * spacing[2] * k

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from SyntheticCTCheckLib.cohort import add_cohort_parser
 
     add_cohort_parser(sub)
+    from SpinePlannerLib.cli import export as export_cli
+
+    export_cli.add_parser(sub)
     return p
 
 
@@ -130,6 +133,8 @@ def main(argv=None) -> int:
             return _cmd_phantom(args)
         if args.command == "demo":
             return _cmd_demo(args, progress)
+        if getattr(args, "run", None) is not None:  # subcommands in their own cli/<command>.py
+            return args.run(args, progress)
         if args.command == "sct-cohort":
             from SyntheticCTCheckLib.cohort import run_cohort_command
 
