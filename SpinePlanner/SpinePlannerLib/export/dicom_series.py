@@ -33,6 +33,10 @@ PATIENT_STUDY_KEYWORDS = (
 )
 """Patient and General Study attributes every exported object copies from the reference."""
 
+TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                       "StudyID", "AccessionNumber", "ReferringPhysicianName")
+"""Type 2 attributes (present, possibly empty) of the Patient and General Study modules."""
+
 
 @dataclass
 class ReferenceSeries:
@@ -65,8 +69,7 @@ def patient_study_header(source: Dataset) -> Dataset:
     for kw in PATIENT_STUDY_KEYWORDS:
         if kw in source:
             setattr(ds, kw, source.data_element(kw).value)
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-               "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+    for kw in TYPE2_PATIENT_STUDY:
         if kw not in ds:
             setattr(ds, kw, "")
     return ds
@@ -122,6 +125,10 @@ def read_reference_series(folder: Path, volume: Volume) -> ReferenceSeries:
                 ds.filename = str(p)
                 slots[k] = pydicom.dcmread(p)
         if all(s is not None for s in slots):
+            for ds in slots:  # in memory only: type 2 patient/study attributes the input left out
+                for kw in TYPE2_PATIENT_STUDY:
+                    if kw not in ds:
+                        setattr(ds, kw, "")
             return ReferenceSeries(slots, reused=True)
     raise InputError(str(folder), "no DICOM series in this folder matches the plan's reference grid")
 
