@@ -92,7 +92,7 @@ def new_study_header(*, seed: str, deidentified: bool) -> Dataset:
     ds.StudyDescription = f"spineplan export, {NOT_FOR_DIAGNOSIS}"
     if deidentified:
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = "spineplan --deidentify: new study, pseudonymous patient, headers rebuilt"
+        ds.DeidentificationMethod = "spineplan: new study, pseudonym, headers rebuilt"
     return ds
 
 

@@ -1,5 +1,5 @@
 """Write meshes: STL (binary) and OBJ per structure, one glTF 2.0 binary scene (.glb) with
-names and colours, and the printable spine + tumor + cord model (one STL, three shells).
+names and colours, and the printable spine + tumor + cord model (one STL per disjoint part).
 
 glTF is metres, +Y up by its specification: meshes keep their mm vertices in the declared
 patient frame (LPS or RAS) and one root node ``patient_to_gltf`` scales by 0.001 and turns the
@@ -62,11 +62,14 @@ def write_glb(meshes: list[StructureMesh], path: Path) -> Path:
     return path
 
 
-def write_printable(parts: list[StructureMesh], path: Path) -> Path:
-    """One binary STL holding the disjoint spine, cord and tumor shells (mm)."""
-    import trimesh
-
-    combined = trimesh.util.concatenate([p.trimesh() for p in parts])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    combined.export(str(path), file_type="stl")
-    return path
+def write_printable(parts: list[StructureMesh], folder: Path) -> list[Path]:
+    """The printable model as one binary STL per part (``print/spine.stl``, ``cord.stl``,
+    ``tumor.stl``): disjoint closed shells in the same mm coordinates, which multi-material
+    slicers load as one assembled object (one file would merge the touching shells' vertices)."""
+    written = []
+    for part in parts:
+        path = Path(folder) / f"{part.structure.key}.stl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.trimesh().export(str(path), file_type="stl")
+        written.append(path)
+    return written

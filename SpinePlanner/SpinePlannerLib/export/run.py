@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,10 @@ def _export_meshes(pf: PlanFolder, out: Path, formats: tuple[str, ...], frame: s
 
         parts = []
         for name, mask in printable_masks(pf.masks):
-            s = vertebra_structure("spine", 0) if name == "spine" else base_structure(name)
+            s = replace(vertebra_structure("spine", 0), key="spine") if name == "spine" else base_structure(name)
             parts.append(StructureMesh(s, *mask_mesh(mask, pf.reference.affine, frame=frame), frame))
-        if parts:
-            p = write_printable(parts, out / "meshes" / "print_spine_tumor_cord.stl")
-            records.append({"path": str(p), "what": "printable model (" + ", ".join(n for n, _ in printable_masks(pf.masks)) + ")",
+        for p in write_printable(parts, out / "meshes" / "print"):
+            records.append({"path": str(p), "what": "printable model part (disjoint from the other parts)",
                             "frame": f"{frame} mm"})
     return records
 
