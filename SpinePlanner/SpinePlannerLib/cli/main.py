@@ -72,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cohort_parser(sub)
     from SpinePlannerLib.cli import export as export_cli
+    from SpinePlannerLib.cli import igtl as igtl_cli
     from SpinePlannerLib.cli import send as send_cli
 
     export_cli.add_parser(sub)
     send_cli.add_parser(sub)
+    igtl_cli.add_parser(sub)
     return p
 
 
