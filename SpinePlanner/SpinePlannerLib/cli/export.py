@@ -19,6 +19,27 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def add_plan_option(plan_parser) -> None:
+    """``spineplan plan ... --export [FMT]``: export the finished plan to ``OUT/export``."""
+    from SpinePlannerLib.export.run import parse_formats
+
+    plan_parser.add_argument("--export", nargs="?", const="all", metavar="FMT", type=parse_formats,
+                             help="after planning, export to OUT/export (formats as for `spineplan export`, default all)")
+
+
+def after_plan(args, progress_factory=None) -> None:
+    """Run the export a ``plan --export`` asked for (nothing when it did not)."""
+    formats = getattr(args, "export", None)
+    if not formats:
+        return
+    from SpinePlannerLib.export.run import export_plan, parse_formats
+
+    formats = parse_formats(formats) if isinstance(formats, str) else formats  # argparse converts non-default values only
+    manifest = export_plan(Path(args.out), formats=formats,
+                           progress=progress_factory("export") if progress_factory else (lambda f, m: None))
+    print(summary(manifest))
+
+
 def summary(manifest: dict) -> str:
     n_dicom = len(manifest.get("dicom", []))
     kinds = sorted({r["what"] for r in manifest.get("dicom", [])})

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.cli.export import after_plan as export_after_plan
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
 
@@ -36,6 +37,8 @@ def _parse_seed(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from SpinePlannerLib.cli import export as export_cli
+
     p = _ArgParser(prog="spineplan", description="Spinal tumor surgery planning (headless 3D Slicer core).")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgParser)
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--params", metavar="FILE.json", help="stage parameter overrides (see README)")
     plan.add_argument("--out", required=True, metavar="DIR")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb")
+    export_cli.add_plan_option(plan)
 
     demo = sub.add_parser("demo", help="generate the phantom case and plan it end to end")
     demo.add_argument("--out", required=True, metavar="DIR")
@@ -71,7 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     from SyntheticCTCheckLib.cohort import add_cohort_parser
 
     add_cohort_parser(sub)
-    from SpinePlannerLib.cli import export as export_cli
     from SpinePlannerLib.cli import igtl as igtl_cli
     from SpinePlannerLib.cli import send as send_cli
 
@@ -97,6 +100,7 @@ def _cmd_plan(args, progress_factory) -> int:
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
     plan = run_plan(inputs, Path(args.out), progress_factory=progress_factory, write_scene=not args.no_scene)
     _summary(plan, Path(args.out))
+    export_after_plan(args, progress_factory)
     return EXIT_OK
 
 

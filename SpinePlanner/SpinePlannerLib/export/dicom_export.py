@@ -34,7 +34,7 @@ def reference_series(pf: PlanFolder, *, deidentify: bool) -> ReferenceSeries:
     """The input series when the reference was DICOM (and identities are kept), else a new
     derived series in a new study (pseudonymous patient; random when de-identifying)."""
     if pf.reference_is_dicom and not deidentify:
-        return read_reference_series(pf.reference_path, pf.reference)
+        return read_reference_series(pf.reference_path, pf.reference, files=pf.reference_dicom_files)
     seed = uuid.uuid4().hex if deidentify else f"{pf.plan.get('created_utc')}|{pf.reference_path}"
     header = new_study_header(seed=seed, deidentified=deidentify)
     source = "a DICOM series, headers rebuilt (de-identified)" if pf.reference_is_dicom else "a NIfTI/NRRD file"

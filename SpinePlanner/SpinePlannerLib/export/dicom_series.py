@@ -96,14 +96,15 @@ def new_study_header(*, seed: str, deidentified: bool) -> Dataset:
     return ds
 
 
-def read_reference_series(folder: Path, volume: Volume) -> ReferenceSeries:
-    """The input DICOM series behind ``volume`` (read from ``folder``), ordered by slice ``k``.
+def read_reference_series(folder: Path, volume: Volume, *, files=None) -> ReferenceSeries:
+    """The input DICOM series behind ``volume`` (read from ``folder``, or from ``files`` when
+    given), ordered by slice ``k``.
 
     Each file is matched to its slice through its ImagePositionPatient (LPS -> RAS -> ijk); the
     series is the one whose slice count and in-plane size match the volume.
     """
     by_series: dict = {}
-    for p in sorted(Path(folder).rglob("*")):
+    for p in sorted(Path(f) for f in files) if files else sorted(Path(folder).rglob("*")):
         if not p.is_file():
             continue
         try:

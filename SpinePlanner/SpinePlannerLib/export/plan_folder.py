@@ -26,7 +26,8 @@ class PlanFolder:
     """A finished plan, as the exporters see it.
 
     ``reference`` is the image ``labels/`` are on (RAS affine, voxel values as read);
-    ``reference_path`` the file or DICOM folder it came from; ``masks`` maps each
+    ``reference_path`` the file or DICOM folder it came from (or ``reference_dicom_files``, the
+    files of its DICOM series, e.g. from Slicer's DICOM database); ``masks`` maps each
     :class:`Structure` to its boolean ``[i, j, k]`` mask on the reference grid (non-empty only).
     """
 
@@ -36,10 +37,11 @@ class PlanFolder:
     reference_path: Path
     reference: Volume
     masks: list[tuple[Structure, np.ndarray]] = field(default_factory=list)
+    reference_dicom_files: list[Path] | None = None
 
     @property
     def reference_is_dicom(self) -> bool:
-        return self.reference_path.is_dir()
+        return bool(self.reference_dicom_files) or self.reference_path.is_dir()
 
     def mask(self, key: str) -> np.ndarray | None:
         for s, m in self.masks:
@@ -63,8 +65,13 @@ def _reference_source(plan: dict, folder: Path) -> tuple[str, Path]:
     return role, p
 
 
-def load_plan_folder(folder) -> PlanFolder:
+def load_plan_folder(folder, *, reference: Volume | None = None, reference_dicom_files=None) -> PlanFolder:
     """Read ``folder`` (a complete plan: ``plan.json`` present) and its label maps.
+
+    ``reference`` (the reference image as a Volume) and ``reference_dicom_files`` (the files of
+    its DICOM series) are for callers that hold the image already, e.g. the Slicer module whose
+    plan.json names scene nodes rather than files; otherwise the image is read from the path
+    plan.json records.
 
     Raises
     ------
@@ -80,9 +87,14 @@ def load_plan_folder(folder) -> PlanFolder:
         plan = json.loads(pj.read_text())
     except json.JSONDecodeError as exc:
         raise InputError(str(pj), f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    role, path = _reference_source(plan, folder)
-    reference = read_volume(path, f"reference image ({role})")
-    pf = PlanFolder(folder, plan, role, path, reference)
+    files = [Path(f) for f in reference_dicom_files] if reference_dicom_files else None
+    if reference is None:
+        role, path = _reference_source(plan, folder)
+        reference = read_volume(path, f"reference image ({role})")
+    else:
+        role = plan.get("reference_role") or "reference"
+        path = files[0].parent if files else Path(str((plan.get("inputs") or {}).get(role, "")))
+    pf = PlanFolder(folder, plan, role, path, reference, reference_dicom_files=files)
     pf.masks = _read_masks(folder / "labels", plan, reference)
     return pf
 

@@ -66,13 +66,15 @@ def _export_meshes(pf: PlanFolder, out: Path, formats: tuple[str, ...], frame: s
 
 
 def export_plan(folder, out=None, *, formats=FORMATS, deidentify: bool = False, frame: str = "LPS",
-                progress=lambda f, m: None) -> dict:
+                progress=lambda f, m: None, reference=None, reference_dicom_files=None) -> dict:
     """Export the plan in ``folder`` to ``out`` (default ``folder/export``); returns the manifest.
+
+    ``reference`` / ``reference_dicom_files``: see :func:`~SpinePlannerLib.export.plan_folder.load_plan_folder`.
 
     Raises :class:`InputError` for a folder that is not a finished plan, or an ``out`` inside
     the inputs.
     """
-    pf = load_plan_folder(folder)
+    pf = load_plan_folder(folder, reference=reference, reference_dicom_files=reference_dicom_files)
     out = Path(out) if out else pf.folder / "export"
     if not pf.masks:
         raise InputError(str(folder), "the plan holds no label map to export (labels/ empty)")
