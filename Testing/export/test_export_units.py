@@ -62,3 +62,19 @@ def test_igtl_device_names_fit_twenty_characters():
     keys = [*base_keys(), *(v[0] for v in VESSEL_ROLES.values()), tract_structure().key, vertebra_structure("T10", 2).key]
     names = [device_name(k) for k in keys]
     assert all(len(n) <= 20 for n in names) and len(set(names)) == len(names)
+
+
+def test_derived_ct_series_keeps_hounsfield_units_and_validates(phantom_dir, tmp_path):
+    from helpers_export import dciodvfy_errors
+
+    from SpinePlannerLib.core.imageio import read_volume
+    from SpinePlannerLib.export.dicom_series import derived_reference, new_study_header, save_dataset
+
+    ct = read_volume(phantom_dir("idem-calcified", 0) / "ct.nii.gz")
+    ct = ct.with_array(np.round(ct.array[:, :, :6]))  # six slices, integer HU
+    series = derived_reference(ct, new_study_header(seed="t", deidentified=False), role="ct", source="a test")
+    paths = [save_dataset(ds, tmp_path / f"IMG{k:04d}.dcm") for k, ds in enumerate(series.datasets)]
+    assert dciodvfy_errors(paths[0]) == []
+    back = read_volume(tmp_path)
+    assert back.array.dtype.kind in "fi" and np.array_equal(back.array, ct.array)
+    assert np.abs(back.affine - ct.affine).max() < 1e-3

@@ -4,8 +4,10 @@ Surface: marching cubes (scikit-image, Lewiner) at the 0.5 level of the zero-pad
 mask, in voxel indices, mapped through the reference affine to RAS mm, then to LPS mm by
 default (``diag(-1, -1, 1)``; ``frame="RAS"`` keeps RAS). Smoothing: Taubin (trimesh
 ``filter_taubin``, lambda 0.5, mu -0.53, 20 iterations), which keeps the enclosed volume within
-about 1.5 % of the label map's on structures 3 mm and thicker; thin vessels (1-2 voxels) lose
-25-40 % (the staircase of a 1-voxel tube). Faces are wound outward (positive volume).
+about 1.5 % of the label map's on structures 3 mm and thicker. Structures thinner than 3 voxels
+(vessels) are not smoothed (smoothing would shrink them further) and still lose 25-40 % of their
+label-map volume: marching cubes cuts the corners of a 1-2 voxel tube. Faces are wound outward
+(positive volume).
 """
 
 from __future__ import annotations
@@ -64,10 +66,18 @@ def mask_mesh(mask: np.ndarray, affine_ras: np.ndarray, *, frame: str = "LPS", s
     return np.asarray(mesh.vertices), np.asarray(mesh.faces)
 
 
+def is_thin(mask: np.ndarray, *, voxels: float = 3.0) -> bool:
+    """True when no voxel of ``mask`` lies deeper than ``voxels / 2`` inside it (in voxel units)."""
+    from scipy.ndimage import distance_transform_edt
+
+    return float(distance_transform_edt(np.pad(mask, 1)).max()) < voxels / 2
+
+
 def structure_meshes(masks: list[tuple[Structure, np.ndarray]], affine_ras: np.ndarray, *,
                      frame: str = "LPS") -> list[StructureMesh]:
-    """One :class:`StructureMesh` per non-empty structure."""
-    return [StructureMesh(s, *mask_mesh(m, affine_ras, frame=frame), frame) for s, m in masks if np.any(m)]
+    """One :class:`StructureMesh` per non-empty structure (thin ones unsmoothed)."""
+    return [StructureMesh(s, *mask_mesh(m, affine_ras, frame=frame, smooth=not is_thin(m)), frame)
+            for s, m in masks if np.any(m)]
 
 
 PRINT_PARTS = ("tumor", "cord", "spine")
