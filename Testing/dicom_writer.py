@@ -11,15 +11,18 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True,
-                    patient: dict | None = None) -> list[Path]:
+                    patient: dict | None = None, modality: str = "MR") -> list[Path]:
     """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``.
 
     ``patient`` overrides or adds header keywords (e.g. ``PatientName``, ``PatientBirthDate``,
     ``InstitutionName``): identifiers a de-identification test then searches the outputs for.
+    ``modality="CT"`` writes CT Image Storage (values as given, e.g. HU, through rescale).
     """
+    sop_class = CT_IMAGE_STORAGE if modality == "CT" else MR_IMAGE_STORAGE
     folder.mkdir(parents=True, exist_ok=True)
     origin, spacing, direction = affine_to_lps_geometry(volume.affine)
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
@@ -31,12 +34,12 @@ def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True,
     for n, k in enumerate(order):
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
         sop = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = sop
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, sop
-        ds.Modality = "MR"
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop
+        ds.Modality = modality
         ds.PatientName, ds.PatientID = "Phantom^Test", "TEST0001"
         for keyword, value in (patient or {}).items():
             setattr(ds, keyword, value)
