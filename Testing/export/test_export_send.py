@@ -1,9 +1,11 @@
-"""`spineplan send`: every exported object arrives intact in a real DICOM server (dcmtk's
-storescp on 127.0.0.1, started and stopped here); retries reach a server that starts late; no
-server is one line and exit 2."""
+"""`spineplan send`: every exported object arrives intact in real DICOM servers started and
+stopped here on 127.0.0.1 (dcmtk's storescp: received files compared; Orthanc: C-FIND finds
+every SOP instance, its REST API serves each back unchanged); retries reach a server that starts
+late; no server is one line and exit 2."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import socket
 import subprocess
@@ -102,3 +104,60 @@ def test_no_server_is_one_line_and_exit_2(export_dir, capsys):
                "--aet", "NOBODY", "--retries", "0", "--timeout", "2"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "NOBODY@127.0.0.1" in err[0]
+
+
+ORTHANC = shutil.which("Orthanc")
+
+
+@pytest.mark.skipif(ORTHANC is None, reason="Orthanc not installed (Debian package orthanc)")
+def test_orthanc_finds_every_object_and_serves_it_back_unchanged(export_dir, tmp_path):
+    import json
+    import urllib.request
+
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+    dicom_port, http_port = _free_port(), _free_port()
+    config = {"Name": "spineplan-test", "StorageDirectory": str(tmp_path / "db"), "IndexDirectory": str(tmp_path / "db"),
+              "HttpPort": http_port, "DicomPort": dicom_port, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
+              "AuthenticationEnabled": False, "DicomAlwaysAllowFind": True, "DicomCheckCalledAet": True}
+    (tmp_path / "orthanc.json").write_text(json.dumps(config))
+    proc = subprocess.Popen([ORTHANC, str(tmp_path / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/system", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        files = export_files(export_dir)
+        results = send_files(files, host="127.0.0.1", port=dicom_port, called_aet="ORTHANC", timeout_s=10)
+        assert all(r.ok for r in results)
+        sent = {str(pydicom.dcmread(p).SOPInstanceUID): pydicom.dcmread(p) for p in files}
+        # C-FIND, image level, series by series
+        ae = AE(ae_title="SPINEPLAN")
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+        assoc = ae.associate("127.0.0.1", dicom_port, ae_title="ORTHANC")
+        assert assoc.is_established
+        found = set()
+        try:
+            for study, series_uid in {(str(d.StudyInstanceUID), str(d.SeriesInstanceUID)) for d in sent.values()}:
+                q = Dataset()
+                q.QueryRetrieveLevel, q.StudyInstanceUID, q.SeriesInstanceUID, q.SOPInstanceUID = "IMAGE", study, series_uid, ""
+                for status, identifier in assoc.send_c_find(q, StudyRootQueryRetrieveInformationModelFind):
+                    if status and status.Status in (0xFF00, 0xFF01) and identifier is not None:
+                        found.add(str(identifier.SOPInstanceUID))
+        finally:
+            assoc.release()
+        assert found == set(sent)
+        # and each stored instance, served back over REST, holds the same data elements
+        ids = json.loads(urllib.request.urlopen(base + "/instances", timeout=10).read())
+        assert len(ids) == len(sent)
+        for oid in ids:
+            raw = urllib.request.urlopen(f"{base}/instances/{oid}/file", timeout=10).read()
+            ds = pydicom.dcmread(io.BytesIO(raw))
+            assert ds == sent[str(ds.SOPInstanceUID)]
+    finally:
+        _stop(proc)
