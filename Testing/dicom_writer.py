@@ -11,17 +11,23 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from SpinePlannerLib.core.volume import Volume, affine_to_lps_geometry
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 
 def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True, series_uid: str | None = None,
                     description: str = "", skip_slices=(), duplicate_slices=(), rotate_slices=(),
-                    prefix: str = "IMG") -> list[Path]:
+                    prefix: str = "IMG", patient: dict | None = None, modality: str = "MR") -> list[Path]:
     """One file per k-slice; slice order on disk deliberately scrambled when ``shuffle_names``.
 
     Damage for tests: ``skip_slices`` are not written (a gap), ``duplicate_slices`` are written twice
     (same position), ``rotate_slices`` get an orientation turned by 90 degrees in-plane,
     ``series_uid=""`` writes an empty SeriesInstanceUID.
+
+    ``patient`` overrides or adds header keywords (e.g. ``PatientName``, ``PatientBirthDate``,
+    ``InstitutionName``): identifiers a de-identification test then searches the outputs for.
+    ``modality="CT"`` writes CT Image Storage (values as given, e.g. HU, through rescale).
     """
+    sop_class = CT_IMAGE_STORAGE if modality == "CT" else MR_IMAGE_STORAGE
     folder.mkdir(parents=True, exist_ok=True)
     origin, spacing, direction = affine_to_lps_geometry(volume.affine)
     study, series, frame = generate_uid(), generate_uid() if series_uid is None else series_uid, generate_uid()
@@ -34,13 +40,15 @@ def write_mr_series(volume: Volume, folder: Path, *, shuffle_names: bool = True,
     for n, k in enumerate(order):
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
         sop = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = sop
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, sop
-        ds.Modality = "MR"
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop
+        ds.Modality = modality
         ds.PatientName, ds.PatientID = "Phantom^Test", "TEST0001"
+        for keyword, value in (patient or {}).items():
+            setattr(ds, keyword, value)
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.SeriesNumber, ds.InstanceNumber = 1, int(k) + 1
         ds.SeriesDescription = description

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.cli.export import after_plan as export_after_plan
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
 
@@ -50,6 +51,8 @@ SERIES_HELP = " A DICOM folder with several series: add ::SERIES_UID (e.g. dicom
 
 
 def _add_plan_parser(sub) -> None:
+    from SpinePlannerLib.cli import export as export_cli
+
     plan = sub.add_parser("plan", help="plan a case from its images",
                           description="Plan a case. Images: NIfTI, NRRD/NHDR, MHA or a DICOM series folder. "
                                       "Coordinates are RAS millimetres as Slicer shows them.")
@@ -74,6 +77,7 @@ def _add_plan_parser(sub) -> None:
                       help="output folder, created or replaced as a whole (never one holding an input), "
                            "e.g. --out plan_out")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb, e.g. --no-scene")
+    export_cli.add_plan_option(plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     from SyntheticCTCheckLib.cohort import add_cohort_parser
 
     add_cohort_parser(sub)
+    _add_command_modules(sub)
     return p
+
+
+def _add_command_modules(sub) -> None:
+    """Subcommands that live in their own ``cli/<command>.py`` (``add_parser`` sets ``run``)."""
+    from SpinePlannerLib.cli import export as export_cli
+    from SpinePlannerLib.cli import igtl as igtl_cli
+    from SpinePlannerLib.cli import send as send_cli
+
+    for module in (export_cli, send_cli, igtl_cli):
+        module.add_parser(sub)
 
 
 def _seed_int(text: str) -> int:
@@ -137,6 +152,7 @@ def _cmd_plan(args, progress_factory) -> int:
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
     plan = run_plan(inputs, args.out, progress_factory=progress_factory, write_scene=not args.no_scene)
     _summary(plan, Path(args.out))
+    export_after_plan(args, progress_factory)
     return EXIT_OK
 
 
@@ -178,6 +194,8 @@ def _dispatch(args) -> int:
         return _cmd_phantom(args)
     if args.command == "demo":
         return _cmd_demo(args, progress)
+    if getattr(args, "run", None) is not None:  # subcommands in their own cli/<command>.py
+        return args.run(args, progress)
     if args.command == "sct-cohort":
         from SyntheticCTCheckLib.cohort import run_cohort_command
 

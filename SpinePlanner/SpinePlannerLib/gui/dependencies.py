@@ -17,6 +17,10 @@ SLICER_REQUIREMENTS = (
     "jsonschema>=4.20,<5",
     "scikit-image==0.26.*",
     "trx-python==0.6",
+    "highdicom==0.28.*",
+    "pynetdicom==3.0.*",
+    "pyigtl==0.3.*",
+    "trimesh==5.2.*",
 )
 """Requirement strings for ``slicer.packaging.pip_ensure`` / ``slicer.util.pip_install``."""
 
