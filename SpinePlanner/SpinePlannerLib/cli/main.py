@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.cli import batch as batch_cli
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     from SyntheticCTCheckLib.cohort import add_cohort_parser
 
     add_cohort_parser(sub)
+    batch_cli.add_parser(sub)
     return p
 
 
@@ -130,6 +132,8 @@ def main(argv=None) -> int:
             return _cmd_phantom(args)
         if args.command == "demo":
             return _cmd_demo(args, progress)
+        if args.command == "batch":
+            return batch_cli.run(args)
         if args.command == "sct-cohort":
             from SyntheticCTCheckLib.cohort import run_cohort_command
 
