@@ -159,6 +159,7 @@ def _triage(cases, opts: BatchOptions, record: BatchRecord, progress: BatchProgr
             entry = record.update(case.case_id, status="reused", reason="", results=key_results(plan))
             progress.case_finished(entry, record.counts(), 0, 0)
         else:
+            remove_staging(opts.out, case.case_id)  # left by an earlier run that was killed
             todo.append((case, digest))
     return todo
 
