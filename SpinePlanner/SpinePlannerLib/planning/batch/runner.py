@@ -32,6 +32,8 @@ from SpinePlannerLib.planning.batch.record import BatchRecord
 from SpinePlannerLib.planning.batch.tables import key_results, write_cohort_tables
 from SpinePlannerLib.planning.batch.task import plan_case, thread_env
 
+MAX_REQUEUE = 3
+"""Times a case that never started is resubmitted after the worker it was queued on died."""
 DEFAULT_MEMORY_PER_CASE = 2 * 2**30
 """Bytes a local worker is given at least when sizing the cluster (see benchmarks/README.md)."""
 
@@ -100,7 +102,9 @@ def start_client(opts: BatchOptions, n_todo: int, progress: BatchProgress):
     import dask
     from distributed import Client, LocalCluster
 
-    dask.config.set({"distributed.scheduler.allowed-failures": int(opts.retries)})
+    # a local worker holds exactly one case (saturation 1.0): a worker death touches only the case it ran
+    dask.config.set({"distributed.scheduler.allowed-failures": int(opts.retries),
+                     "distributed.scheduler.worker-saturation": 1.0})
     if opts.scheduler:
         try:
             client = Client(opts.scheduler, timeout="20s")
@@ -111,6 +115,13 @@ def start_client(opts: BatchOptions, n_todo: int, progress: BatchProgress):
         info = {"scheduler": opts.scheduler, "workers": len(workers), "threads_per_case": opts.threads_per_case or 1,
                 "worker_threads": sorted({w["nthreads"] for w in workers}),
                 "dashboard": client.dashboard_link if "dashboard" in services else None}
+        try:  # how many worker deaths a case survives there (read, never changed; a lambda: pickled by value)
+            info["retries"] = client.run_on_scheduler(lambda dask_scheduler: int(dask_scheduler.allowed_failures))
+        except Exception:  # a scheduler that refuses to run code: unknown
+            info["retries"] = None
+        if info["retries"] is not None and info["retries"] != opts.retries:
+            progress.message(f"note: this cluster retries a case {info['retries']} time(s) after its worker died "
+                             "(its distributed.scheduler.allowed-failures setting), not --retries")
         if any(w["nthreads"] > 1 for w in workers):
             progress.message("warning: workers with more than one thread run several cases in one process; "
                              "start them with `dask worker --nthreads 1`")
@@ -130,7 +141,7 @@ def start_client(opts: BatchOptions, n_todo: int, progress: BatchProgress):
                            env=thread_env(threads))
     client = Client(cluster)
     info = {"scheduler": "local", "workers": workers, "threads_per_case": threads, "memory_limit_bytes": limit,
-            "dashboard": client.dashboard_link if dashboard else None}
+            "retries": int(opts.retries), "dashboard": client.dashboard_link if dashboard else None}
     return client, cluster, info
 
 
@@ -164,20 +175,39 @@ def _triage(cases, opts: BatchOptions, record: BatchRecord, progress: BatchProgr
     return todo
 
 
-def _collect(futures: dict, opts: BatchOptions, record: BatchRecord, progress: BatchProgress, info: dict, client):
+def _never_started(fut, out_dir: Path, case_id: str) -> bool:
+    """True when ``fut`` failed with ``KilledWorker`` but the case never started on the dead worker.
+
+    A scheduler may queue a second task on a one-thread worker; when that worker dies, Dask
+    counts the queued task as a suspect too. The running marker tells them apart.
+    """
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(fut.exception(), KilledWorker) and not (out_dir / ".batch" / "running" / f"{case_id}.json").exists()
+
+
+def _collect(submit, todo: list, opts: BatchOptions, record: BatchRecord, progress: BatchProgress, info: dict,
+             client) -> None:
+    """Submit every case, record each as it finishes (resubmitting cases that never started on a dead worker)."""
     from distributed import as_completed
 
+    futures = {submit(case, digest, 0): (case, digest, 0) for case, digest in todo}
     pending = as_completed(list(futures))
     finished_here = 0
     while not pending.is_empty():
         for fut in pending.next_batch(block=False):
-            case = futures[fut]
+            case, digest, attempt = futures.pop(fut)
             if fut.status == "finished":
                 result = fut.result()
                 entry = record.update(case.case_id, **{k: v for k, v in result.items() if k != "case"})
+            elif attempt < MAX_REQUEUE and _never_started(fut, opts.out, case.case_id):
+                new = submit(case, digest, attempt + 1)
+                futures[new] = (case, digest, attempt + 1)
+                pending.add(new)
+                continue
             else:
-                remove_staging(opts.out, case.case_id)
                 entry = record.update(case.case_id, status="failed", reason=_failed_future(fut, info))
+                remove_staging(opts.out, case.case_id)
             finished_here += 1
             record.write()
             running = sum(len(v) for v in client.processing().values())
@@ -208,11 +238,13 @@ def run_batch(cases, opts: BatchOptions, *, source: str, progress: BatchProgress
                              f"({info['scheduler']}), {info['threads_per_case']} thread(s) per case")
             if info.get("dashboard"):
                 progress.message(f"Dask dashboard: {client.dashboard_link}")
-            futures = {client.submit(plan_case, case, str(opts.out), inputs_hash=digest,
+
+            def submit(case, digest, attempt):
+                return client.submit(plan_case, case, str(opts.out), inputs_hash=digest,
                                      threads=info["threads_per_case"], write_scene=opts.write_scene,
-                                     key=f"spineplan-{case.case_id}-{digest[:12]}", pure=False): case
-                       for case, digest in todo}
-            _collect(futures, opts, record, progress, info, client)
+                                     key=f"spineplan-{case.case_id}-{digest[:12]}-{attempt}", pure=False)
+
+            _collect(submit, todo, opts, record, progress, info, client)
         record.doc["finished"] = True
     except KeyboardInterrupt:
         record.doc["interrupted"] = True
