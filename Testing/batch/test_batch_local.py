@@ -113,3 +113,16 @@ def test_resume_reuses_current_plans_and_replans_a_changed_case(local_batch, coh
     status = {e["case"]: e["status"] for e in json.loads((out / "batch.json").read_text())["cases"]}
     assert status == {"p1": "reused", "p2": "done", "p3": "reused", "broken": "failed"}
     assert (out / "p1" / "plan.json").read_text() == before
+
+
+def test_a_case_over_its_memory_limit_is_recorded_failed_with_the_limit(cohort_cases, tmp_path):
+    one = tmp_path / "one.csv"
+    lines = cohort_cases.read_text().splitlines()
+    one.write_text(lines[0] + "\n" + lines[1].replace("p1/", f"{cohort_cases.parent}/p1/") + "\n")
+    # 200 MiB: an idle worker fits, planning (SimpleITK, VTK, the images) does not
+    assert main(["--quiet", "batch", str(one), "--out", str(tmp_path / "out"), "--no-scene", "--workers", "1",
+                 "--memory-limit", "200MiB", "--retries", "0"]) == 3
+    (entry,) = json.loads((tmp_path / "out" / "batch.json").read_text())["cases"]
+    assert entry["status"] == "failed" and "worker process died" in entry["reason"]
+    assert "memory limit 0.2 GiB" in entry["reason"]
+    assert not (tmp_path / "out" / "p1").exists()

@@ -102,9 +102,13 @@ def start_client(opts: BatchOptions, n_todo: int, progress: BatchProgress):
     import dask
     from distributed import Client, LocalCluster
 
-    # a local worker holds exactly one case (saturation 1.0): a worker death touches only the case it ran
+    # a local worker holds exactly one case (saturation 1.0): a worker death touches only the case it ran;
+    # cases keep no data in Dask, so nothing to spill and no pausing (a paused idle worker would stall
+    # the batch): the nanny only restarts a worker over 95 % of its limit, failing that case
     dask.config.set({"distributed.scheduler.allowed-failures": int(opts.retries),
-                     "distributed.scheduler.worker-saturation": 1.0})
+                     "distributed.scheduler.worker-saturation": 1.0,
+                     "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                     "distributed.worker.memory.pause": False})
     if opts.scheduler:
         try:
             client = Client(opts.scheduler, timeout="20s")
@@ -137,7 +141,7 @@ def start_client(opts: BatchOptions, n_todo: int, progress: BatchProgress):
     except ImportError:
         dashboard = None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=limit,
-                           host="127.0.0.1", dashboard_address=dashboard, silence_logs=logging.ERROR,
+                           host="127.0.0.1", dashboard_address=dashboard, silence_logs=logging.CRITICAL,
                            env=thread_env(threads))
     client = Client(cluster)
     info = {"scheduler": "local", "workers": workers, "threads_per_case": threads, "memory_limit_bytes": limit,
