@@ -49,6 +49,10 @@ def run(args) -> int:
     from SpinePlannerLib.planning.batch.progress import BatchProgress
     from SpinePlannerLib.planning.batch.runner import BatchOptions, run_batch
 
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise InputError("batch", "needs Dask: pip install 'spineplan[batch]' (dask[distributed])") from None
     out = Path(args.out)
     if args.retries < 0:
         raise InputError("--retries", "must be 0 or more")
