@@ -19,5 +19,6 @@ def local_batch(cohort_cases, tmp_path_factory):
     from SpinePlannerLib.cli.main import main
 
     out = tmp_path_factory.mktemp("batch-local") / "out"
-    rc = main(["--quiet", "batch", str(cohort_cases), "--out", str(out), "--workers", "2", "--no-scene"])
+    rc = main(["--quiet", "batch", str(cohort_cases), "--out", str(out), "--workers", "2", "--threads-per-case", "1",
+                "--no-scene"])
     return rc, out

@@ -126,3 +126,31 @@ def test_a_case_over_its_memory_limit_is_recorded_failed_with_the_limit(cohort_c
     assert entry["status"] == "failed" and "worker process died" in entry["reason"]
     assert "memory limit 0.2 GiB" in entry["reason"]
     assert not (tmp_path / "out" / "p1").exists()
+
+
+def test_a_folder_of_case_folders_and_a_dicom_study_are_planned_like_the_csv(local_batch, cohort_cases, tmp_path):
+    import pydicom
+    from dicom_writer import write_mr_series
+
+    from SpinePlannerLib.core.imageio import read_volume
+
+    _, first = local_batch
+    cases = tmp_path / "cases"
+    (cases / "f1").mkdir(parents=True)
+    for src, role in (("ct", "ct"), ("sct", "sct"), ("roi", "tumor_seg")):
+        shutil.copy2(cohort_cases.parent / "p1" / f"{src}.nii.gz", cases / "f1" / f"{role}.nii.gz")
+    for path in write_mr_series(read_volume(cohort_cases.parent / "p2" / "ct.nii.gz"), cases / "d1" / "series3"):
+        ds = pydicom.dcmread(path)
+        ds.Modality, ds.SeriesDescription = "CT", "Spine 1.0 B60f"
+        ds.save_as(path, enforce_file_format=True)
+    out = tmp_path / "out"
+    assert main(["--quiet", "batch", str(cases), "--out", str(out), "--no-scene", "--workers", "1",
+                 "--threads-per-case", "1"]) == 0
+    batch = {e["case"]: e for e in json.loads((out / "batch.json").read_text())["cases"]}
+    assert batch["d1"]["status"] == "done" and any("used as ct" in n for n in batch["d1"]["notes"])
+    d1 = json.loads((out / "d1" / "plan.json").read_text())
+    assert d1["reference_role"] == "ct" and d1["inputs"]["ct"].endswith("series3")
+    f1 = json.loads((out / "f1" / "plan.json").read_text())
+    p1 = json.loads((first / "p1" / "plan.json").read_text())
+    for section in ("tumor", "synthetic_ct_check"):  # same files under other names: the same plan
+        assert f1[section] == p1[section]
