@@ -42,6 +42,7 @@ def test_csv_paths_are_relative_to_the_csv_and_a_missing_file_is_a_case_error(tm
     ("case,t2,colour\na,x.nii.gz,red\n", "unknown column"),
     ("case,t2\na,x.nii.gz\na,y.nii.gz\n", "repeats"),
     ("case,t2\n../up,x.nii.gz\n", "must be letters"),
+    ("case,t2\ncohort,x.nii.gz\n", "name of a batch output"),
     ("case,t2\n", "no case found"),
 ])
 def test_a_malformed_cases_table_is_bad_input_for_the_batch(tmp_path, text, problem):

@@ -46,6 +46,7 @@ PATH_COLUMNS = IMAGE_COLUMNS + ("dwi", "bval", "bvec", "tumor_seg", "cord_seg", 
 VALUE_COLUMNS = ("tumor_seed", "level_anchor")
 COLUMNS = ("case",) + PATH_COLUMNS + VALUE_COLUMNS
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+RESERVED_IDS = ("cohort", "batch_logs", "index.html", "batch.json", "batch.csv")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -128,6 +129,8 @@ def check_case_ids(cases: list[BatchCase], where: str) -> list[BatchCase]:
         if not SAFE_ID.match(c.case_id):
             raise InputError(c.source, f"case id {c.case_id!r} must be letters, digits, '.', '_' or '-' "
                                        "(it names the plan folder)")
+        if c.case_id.lower() in RESERVED_IDS:
+            raise InputError(c.source, f"case id {c.case_id!r} is the name of a batch output; rename the case")
         if c.case_id in seen:
             raise InputError(c.source, f"case id {c.case_id!r} repeats {seen[c.case_id]}")
         seen[c.case_id] = c.source
