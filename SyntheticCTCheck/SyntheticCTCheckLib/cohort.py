@@ -1,5 +1,8 @@
 """Cohort mode: ``spineplan sct-cohort CASES.csv --out DIR`` (L1 + command line glue).
 
+``CASES`` may also be the output folder of ``spineplan batch``: the same tables are then a view
+of the batch's plans (each plan's ``synthetic_ct_check`` section), nothing is run again.
+
 ``CASES.csv`` has one row per case with the columns ``ct``, ``sct`` and ``roi`` (image and
 tumour-mask paths, relative to the CSV's folder or absolute) and optionally ``case`` (an id),
 ``swi`` or ``gre`` (T2*/SWI MRI), ``vertebrae`` (label map) and ``roi_frame`` (``mri``, the
@@ -157,7 +160,7 @@ def summary_table(rows: list[dict]) -> tuple[list[dict], list[str]]:
     return table, notes
 
 
-def _csv_text(rows: list[dict], columns) -> str:
+def csv_text(rows: list[dict], columns) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -208,8 +211,8 @@ def write_cohort(result: dict, out_dir) -> dict[str, str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in OUTPUT_FILES.items()}
-    write_text_atomic(paths["cases"], _csv_text(result["cases"], CASE_COLUMNS))
-    write_text_atomic(paths["summary"], _csv_text(result["table"], SUMMARY_COLUMNS))
+    write_text_atomic(paths["cases"], csv_text(result["cases"], CASE_COLUMNS))
+    write_text_atomic(paths["summary"], csv_text(result["table"], SUMMARY_COLUMNS))
     write_json_atomic(result, paths["json"])
     return {k: str(v) for k, v in paths.items()}
 
@@ -225,9 +228,10 @@ def add_cohort_parser(subparsers):
     """Add the ``sct-cohort`` subcommand to ``spineplan``'s subparsers; returns the parser."""
     p = subparsers.add_parser(
         "sct-cohort", help="synthetic CT vs CT over a cohort: per-case table and paired statistics (CSV + JSON)")
-    p.add_argument("cases", metavar="CASES.csv",
+    p.add_argument("cases", metavar="CASES.csv|BATCH_DIR",
                    help="one row per case: columns ct, sct, roi (paths relative to the CSV); optional case, "
-                        "swi or gre, vertebrae, roi_frame (mri|ct); e.g. cohort/cases.csv")
+                        "swi or gre, vertebrae, roi_frame (mri|ct); or the output folder of `spineplan batch` "
+                        "(the tables are read from its plans, nothing is re-run); e.g. cohort/cases.csv")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder for the per-case and summary tables (CSV, JSON), e.g. --out cohort_out")
     p.add_argument("--trust-headers", action="store_true",
@@ -250,7 +254,16 @@ def run_cohort_command(args, progress_factory=None) -> int:
         params = CheckParams.from_dict(overrides)
     except ValueError as exc:
         raise InputError("sct-cohort options", str(exc)) from None
-    result = main_cohort(args.cases, args.out, params=params, progress_factory=progress_factory)
+    if Path(args.cases).is_dir():  # a view of batch results: the same tables from the plans' checks
+        from SpinePlannerLib.planning.batch.tables import sct_cohort_from_batch
+
+        if overrides:
+            raise InputError("sct-cohort options", "--trust-headers/--calcified-hu apply when checking; a batch "
+                                                   "folder was checked with its plans' settings")
+        result = sct_cohort_from_batch(args.cases)
+        result["outputs"] = write_cohort(result, args.out)
+    else:
+        result = main_cohort(args.cases, args.out, params=params, progress_factory=progress_factory)
     width = max(len(r["measure"]) for r in result["table"])
     print(f"{'measure':<{width}}  {'real CT':>10}  {'synthetic CT':>12}  {'p (t)':>8}  {'p (Wilcoxon)':>12}")
     for r in result["table"]:

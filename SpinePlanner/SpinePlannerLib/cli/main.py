@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.cli import batch as batch_cli
 from SpinePlannerLib.cli.export import after_plan as export_after_plan
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cohort_parser(sub)
     _add_command_modules(sub)
+    batch_cli.add_parser(sub)
     return p
 
 
@@ -194,6 +196,8 @@ def _dispatch(args) -> int:
         return _cmd_phantom(args)
     if args.command == "demo":
         return _cmd_demo(args, progress)
+    if args.command == "batch":
+        return batch_cli.run(args)
     if getattr(args, "run", None) is not None:  # subcommands in their own cli/<command>.py
         return args.run(args, progress)
     if args.command == "sct-cohort":
