@@ -27,18 +27,18 @@ def add_parser(subparsers):
     p = subparsers.add_parser("batch", help="plan many cases on Dask (locally or on a cluster)", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cases", metavar="CASES", help="a CSV of cases or a folder of case folders")
-    p.add_argument("--out", required=True, metavar="DIR", help="one plan folder per case, batch.json, batch.csv")
-    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: cores / threads)")
+    p.add_argument("--out", required=True, metavar="DIR", help="one plan folder per case, batch.json, batch.csv, e.g. --out cohort_plans")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: cores / threads), e.g. --workers 2")
     p.add_argument("--threads-per-case", type=int, metavar="T",
-                   help="numerical threads per case (default: cores / workers, at least 1)")
+                   help="numerical threads per case (default: cores / workers, at least 1), e.g. --threads-per-case 1")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="memory limit per local worker (= per case), e.g. 4GiB (default: memory / workers)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
-                   help="skip cases whose plan folder is complete and made from the same inputs and parameters")
+                   help="skip cases whose plan folder is complete and made from the same inputs and parameters, e.g. --resume")
     p.add_argument("--retries", type=int, default=1, metavar="N",
-                   help="times a case is retried after its worker process died (default 1)")
-    p.add_argument("--no-scene", action="store_true", help="do not write scene.mrb for each case")
+                   help="times a case is retried after its worker process died (default 1), e.g. --retries 2")
+    p.add_argument("--no-scene", action="store_true", help="do not write scene.mrb for each case, e.g. --no-scene")
     return p
 
 

@@ -10,12 +10,12 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a finished plan folder (DICOM, meshes, glTF)")
     p.add_argument("plan_dir", metavar="DIR", help="a plan folder (holds plan.json)")
     p.add_argument("--format", default="all", metavar="FMT",
-                   help="dicom, stl, obj, gltf, a comma list, or all (default)")
-    p.add_argument("--out", metavar="EXPORT_DIR", help="output folder (default DIR/export)")
+                   help="dicom, stl, obj, gltf, a comma list, or all (default), e.g. --format dicom,stl")
+    p.add_argument("--out", metavar="EXPORT_DIR", help="output folder (default DIR/export), e.g. --out nav_export")
     p.add_argument("--deidentify", action="store_true",
-                   help="no patient identifiers in anything written (new study, pseudonymous patient)")
+                   help="no patient identifiers in anything written (new study, pseudonymous patient), e.g. --deidentify")
     p.add_argument("--mesh-frame", choices=("LPS", "RAS"), default="LPS",
-                   help="frame of the mesh vertices in mm (default LPS, as DICOM and most printers)")
+                   help="frame of the mesh vertices in mm (default LPS, as DICOM and most printers), e.g. --mesh-frame RAS")
     p.set_defaults(run=run)
 
 
@@ -24,7 +24,8 @@ def add_plan_option(plan_parser) -> None:
     from SpinePlannerLib.export.run import parse_formats
 
     plan_parser.add_argument("--export", nargs="?", const="all", metavar="FMT", type=parse_formats,
-                             help="after planning, export to OUT/export (formats as for `spineplan export`, default all)")
+                             help="after planning, export to OUT/export (formats as for `spineplan export`, default all), "
+                                  "e.g. --export dicom")
 
 
 def after_plan(args, progress_factory=None) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("igtl", help="push a plan live over OpenIGTLink (models, points, tracts, status)")
     p.add_argument("plan_dir", metavar="DIR", help="a plan folder (holds plan.json)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=18944)
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the connection (default 10)")
+    p.add_argument("--host", default="127.0.0.1", help="the OpenIGTLink server (default 127.0.0.1), e.g. --host 127.0.0.1")
+    p.add_argument("--port", type=int, default=18944, help="its port (default 18944), e.g. --port 18944")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the connection (default 10), e.g. --timeout 30")
     p.set_defaults(run=run)
 
 

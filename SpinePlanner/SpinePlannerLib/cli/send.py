@@ -8,12 +8,12 @@ from __future__ import annotations
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("send", help="send an export to a PACS / navigation station (DICOM C-STORE)")
     p.add_argument("plan_dir", metavar="DIR", help="an export folder, or a plan folder holding export/")
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", required=True, type=int)
-    p.add_argument("--aet", required=True, help="the called AE title of the server")
-    p.add_argument("--calling-aet", default="SPINEPLAN", help="our AE title (default SPINEPLAN)")
-    p.add_argument("--retries", type=int, default=2, help="new associations for objects that failed (default 2)")
-    p.add_argument("--timeout", type=float, default=30.0, help="network timeout, seconds (default 30)")
+    p.add_argument("--host", required=True, help="the PACS or navigation station, e.g. --host 127.0.0.1")
+    p.add_argument("--port", required=True, type=int, help="its DICOM port, e.g. --port 104")
+    p.add_argument("--aet", required=True, help="the called AE title of the server, e.g. --aet ORTHANC")
+    p.add_argument("--calling-aet", default="SPINEPLAN", help="our AE title (default SPINEPLAN), e.g. --calling-aet PLANNER")
+    p.add_argument("--retries", type=int, default=2, help="new associations for objects that failed (default 2), e.g. --retries 5")
+    p.add_argument("--timeout", type=float, default=30.0, help="network timeout, seconds (default 30), e.g. --timeout 60")
     p.set_defaults(run=run)
 
 
