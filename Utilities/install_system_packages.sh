@@ -5,12 +5,12 @@
 #   dcmtk           storescp: a real DICOM server for C-STORE tests
 #   orthanc         a real PACS (C-STORE / C-FIND)
 #   dicom3tools     dciodvfy: DICOM conformance of exported objects
-#   openigtlink-examples  independent OpenIGTLink receivers
+#   libopenigtlink-dev, g++  an independent OpenIGTLink receiver compiled by the tests
 #   fonts-dejavu-core     fonts for rendered figures and PDF pages
 # Installs what is missing when run as root (CI); otherwise prints the apt-get command and
 # carries on (the tests that need a missing package skip with the reason).
 set -euo pipefail
-PACKAGES=(chromium poppler-utils dcmtk orthanc dicom3tools openigtlink-examples fonts-dejavu-core)
+PACKAGES=(chromium poppler-utils dcmtk orthanc dicom3tools libopenigtlink-dev g++ fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
