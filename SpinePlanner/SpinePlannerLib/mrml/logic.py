@@ -437,6 +437,45 @@ def _results_folder(scene, nodes) -> None:
             sh.SetItemParent(item, folder)
 
 
+def _result_segmentation(scene, ctx: PlanContext, nodes: dict, target, provenance: Provenance, reference_node,
+                         logics: dict):
+    """The segmentation holding the results: the input segmentation ``target`` with the new
+    segments merged in (given structures kept), else the new one, renamed. Segments get their
+    colours and generation tags. Returns it (None when there is none)."""
+    new_seg = nodes.get("segmentation")
+    if new_seg is not None:
+        if target is not None and target is not new_seg:
+            _merge_segments(target, new_seg, skip=set(ctx.given_labels))
+            _remove_node(scene, new_seg)
+            nodes["segmentation"] = target
+        else:
+            target = new_seg
+            target.SetName(SEGMENTATION_NAME)
+    if target is not None:
+        for structure in set(ctx.labels) - ctx.given_labels:
+            _set_segment_color(target, structure)
+        _tag_generated_segments(target, ctx, provenance.segments, reference_node, logics)
+    return target
+
+
+def _tag_created_nodes(scene, before: set[str], nodes: dict, provenance: Provenance, *, skip=()) -> list:
+    """Set ``createdBy`` on every data node added since ``before`` (except ``skip``): the stage
+    whose result made it, ``inputs`` for input volumes, else ``segmentation``. Returns the nodes."""
+    populated = {node.GetID(): ("inputs" if key in VOLUME_ROLES or key == "dwi_b0" else "segmentation")
+                 for key, node in nodes.items() if hasattr(node, "GetID")}
+    skip_ids = {n.GetID() for n in skip if n is not None}
+    results = []
+    for node_id in node_ids(scene):
+        node = scene.GetNodeByID(node_id)
+        if node_id in before or node is None or node_id in skip_ids:
+            continue
+        if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode"):
+            continue
+        node.SetAttribute(ATTR_CREATED_BY, provenance.nodes.get(node_id) or populated.get(node_id, "segmentation"))
+        results.append(node)
+    return results
+
+
 def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, params: dict | None = None,
                   only: list[str] | None = None, progress_factory=None, measurements=None) -> SceneResult:
     """Plan the case held by ``inputs`` and add the results to ``scene``.
@@ -490,36 +529,13 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
                            progress=progress, provenance=provenance)
     progress(0.8, "merging the segmentation")
 
-    new_seg = nodes.get("segmentation")
-    if new_seg is not None:
-        if target is not None and target is not new_seg:
-            _merge_segments(target, new_seg, skip=set(ctx.given_labels))
-            _remove_node(scene, new_seg)
-            nodes["segmentation"] = target
-        else:
-            target = new_seg
-            target.SetName(SEGMENTATION_NAME)
-    if target is not None:
-        for structure in set(ctx.labels) - ctx.given_labels:
-            _set_segment_color(target, structure)
-        _tag_generated_segments(target, ctx, provenance.segments, role_nodes.get(ctx.reference_role), logics)
-
+    target = _result_segmentation(scene, ctx, nodes, target, provenance, role_nodes.get(ctx.reference_role), logics)
     table = update_measurements_table(scene, ctx.plan, measurements)
     _remove_orphans(scene, before)
-    populated = {node.GetID(): ("inputs" if key in VOLUME_ROLES or key == "dwi_b0" else "segmentation")
-                 for key, node in nodes.items() if hasattr(node, "GetID")}
     for role, original in role_nodes.items():
         if original is None and hasattr(nodes.get(role), "SetName"):  # derived reference (DWI b=0)
             nodes[role].SetName("dwi b0 (reference grid)")
-    results = []
-    for node_id in node_ids(scene):
-        node = scene.GetNodeByID(node_id)
-        if node_id in before or node is None or node is target or node is table:
-            continue
-        if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode"):
-            continue
-        node.SetAttribute(ATTR_CREATED_BY, provenance.nodes.get(node_id) or populated.get(node_id, "segmentation"))
-        results.append(node)
+    results = _tag_created_nodes(scene, before, nodes, provenance, skip=(target, table))
     if target is not None and target is not inputs.segmentation:
         target.SetAttribute(ATTR_CREATED_BY, "result-segmentation")
         results.append(target)
