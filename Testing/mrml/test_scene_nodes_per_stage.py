@@ -39,13 +39,18 @@ POPULATED = {("vtkMRMLSegmentationNode", "SpinePlan segmentation"), ("vtkMRMLLab
 """Nodes of the label maps (all stages' ``labels``), added before the stage results."""
 
 
+NOT_DATA = ("vtkMRMLDisplayNode", "vtkMRMLStorageNode", "vtkMRMLSubjectHierarchyNode",
+            "vtkMRMLDiffusionTensorDisplayPropertiesNode")
+"""Node classes that only serve other nodes (display, storage, hierarchy, tensor glyph settings)."""
+
+
 def _data_nodes(scene, ids=None) -> set[tuple[str, str]]:
     out = set()
     for i in range(scene.GetNumberOfNodes()):
         node = scene.GetNthNode(i)
         if ids is not None and node.GetID() not in ids:
             continue
-        if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode") or node.IsA("vtkMRMLSubjectHierarchyNode"):
+        if any(node.IsA(c) for c in NOT_DATA):
             continue
         out.add((node.GetClassName(), node.GetName()))
     return out
