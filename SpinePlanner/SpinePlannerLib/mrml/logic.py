@@ -225,7 +225,7 @@ def labels_from_segmentation(seg_node, reference: Volume, reference_node, logics
             structure = structure_name(segment.GetName())
         generated = _segment_tag(segment, TAG_GENERATED)
         if generated is not None and generated != "1":
-            continue  # a derived display segment written by a stage builder, not a structure
+            continue  # a derived display segment written by a stage result, not a structure
         mask = segment_mask_on(seg_node, seg_id, reference, reference_node, logics)
         if not np.any(mask.array):
             continue

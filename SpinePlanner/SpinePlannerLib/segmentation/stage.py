@@ -3,11 +3,16 @@
 Order: a first cord/thecal-sac pass (context for the tumor), the tumor from ``--tumor-seed``
 (on T1c, T2, STIR, T1 or CT; on CT first when the seed lies outside the thecal sac), the final
 cord with the tumor taken out, cysts and edema next to the tumor when the contrasts support them
-(:mod:`seg_cyst_edema`: T2 and T1 for fluid, T1c for edema), then bone and vertebrae on CT
-(without a CT: vertebral bodies on T1, else T2, along the cord, :mod:`seg_vertebrae_mri`).
-Every label map is carried onto
-the reference grid through world coordinates. User-supplied label maps (``--cord-seg``,
-``--tumor-seg``) are never overwritten. Not found is said with the reason.
+(:mod:`~SpinePlannerLib.segmentation.cyst_edema`: T2 and T1 for fluid, T1c for edema), then bone
+and vertebrae on CT (without a CT: vertebral bodies on T1, else T2, along the cord,
+:mod:`~SpinePlannerLib.segmentation.vertebrae_mri`); each step is a function below, filling one
+:class:`_Run`. Every label map is carried onto the reference grid through world coordinates.
+User-supplied label maps (``--cord-seg``, ``--tumor-seg``) are never overwritten. Not found is
+said with the reason.
+
+The stage is pure: it reads the context and returns a :class:`SegmentationResult` (label maps,
+the vertebrae with their level names and per-level records, the cord centreline, the plan
+records); its scene nodes are made by :mod:`SpinePlannerLib.mrml.segmentation`.
 
 Engines are selectable per structure (``ctx.params["segmentation"]``: ``cord_engine`` /
 ``tumor_engine`` = ``"classical"`` or ``"monai"``); the MONAI network (:mod:`monai_engine`, run
