@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every stage on a full-size phantom (about 30 s)
+
 INPUT_NODES = {("vtkMRMLScalarVolumeNode", r) for r in ("t1", "t2", "ct", "sct", "angio", "dwi_b0")}
 """Nodes of the inputs (not of a stage) for the ``intramedullary-displacing`` phantom."""
 
