@@ -215,7 +215,7 @@ def test_phantom_sample_loads_into_a_scene_with_its_seed(tmp_path):
 
 
 def test_stage_results_are_tagged_by_stage_and_replaced_on_rerun():
-    """Every node a stage's scene builder adds carries the stage's name; planning again replaces
+    """Every node a stage's result adds to the scene carries the stage's name; planning again replaces
     them (same node count) while the input segmentation keeps its identity."""
     from SpinePlannerLib.phantom.case import generate_phantom
 

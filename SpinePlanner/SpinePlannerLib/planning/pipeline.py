@@ -23,7 +23,14 @@ from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_mask_like, world_overlap_fraction
 from SpinePlannerLib.core.imageio import read_volume, write_text_atomic, write_volume
 from SpinePlannerLib.core.libwarnings import captured_library_warnings
-from SpinePlannerLib.planning.context import ROLES, PlanContext, Progress, StageSkipped, no_progress
+from SpinePlannerLib.planning.context import (
+    ROLES,
+    PlanContext,
+    Progress,
+    StageResult,
+    StageSkipped,
+    no_progress,
+)
 from SpinePlannerLib.planning.input_checks import check_input_files, check_orientation, check_world_overlap
 from SpinePlannerLib.planning.params_file import validate_stage_params
 from SpinePlannerLib.planning.plan_schema import validate_plan
@@ -97,7 +104,7 @@ def load_case(inputs: CaseInputs) -> PlanContext:
     named = {f"--{role}": vol for role, vol in ctx.volumes.items()}
     if ctx.dwi is not None:
         named["--dwi"] = ctx.dwi.volume
-    check_orientation(named, ctx.extra.setdefault("input_warnings", []).append)
+    check_orientation(named, ctx.input_warnings.append)
     check_world_overlap(named, ctx.reference_role or "")
     ref = ctx.reference
     if ref is None and (inputs.tumor_seg or inputs.cord_seg or inputs.tumor_seed_ras is not None):
@@ -119,6 +126,22 @@ def load_case(inputs: CaseInputs) -> PlanContext:
     return ctx
 
 
+def apply_result(ctx: PlanContext, name: str, result: StageResult, *, finished: bool = True) -> None:
+    """Record a stage's result in ``ctx``: its plan sections (keys merged into each section), its
+    warnings, its label maps and, with a staging folder, its export files. ``finished=False``
+    (a skipped stage's partial result) reports the plan sections and warnings only."""
+    for section, values in result.to_plan().items():
+        ctx.plan[section] = {**(ctx.plan.get(section) or {}), **values}
+    for text in result.warnings:
+        ctx.warn(text)
+    if not finished:
+        return
+    ctx.results[name] = result
+    ctx.labels.update(result.labels)
+    if ctx.staging_dir is not None:
+        ctx.exports.update(result.write_exports(Path(ctx.staging_dir)))
+
+
 def run_stages(ctx: PlanContext, *, progress_factory=None, only: list[str] | None = None) -> None:
     """Run the registered stages in order, recording status, reason and seconds for each."""
     stages = ctx.plan.setdefault("stages", {})
@@ -129,14 +152,16 @@ def run_stages(ctx: PlanContext, *, progress_factory=None, only: list[str] | Non
         t0 = time.perf_counter()
         record = {"status": "done", "reason": "", "seconds": 0.0}
         try:
-            spec.load()(ctx, progress)
+            apply_result(ctx, spec.name, spec.load()(ctx, progress))
         except StageSkipped as exc:
             record.update(status="skipped", reason=str(exc))
+            if exc.result is not None:
+                apply_result(ctx, spec.name, exc.result, finished=False)
         except InputError:
             raise
         except Exception as exc:  # a failed stage must not take the whole plan down
             record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-            ctx.extra.setdefault("tracebacks", {})[spec.name] = traceback.format_exc()
+            ctx.tracebacks[spec.name] = traceback.format_exc()
             ctx.warn(f"stage {spec.name} failed: {exc}")
         record["seconds"] = round(time.perf_counter() - t0, 3)
         stages[spec.name] = record
@@ -211,7 +236,7 @@ def _build_outputs(ctx: PlanContext, staging: Path, progress_factory, write_scen
         build_scene(ctx, staging / "scene.mrb", progress=progress)
         ctx.plan["outputs"]["scene"] = "scene.mrb"
         ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
-    ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
+    ctx.plan["outputs"].update(ctx.exports)
     validate_plan(ctx.plan)
     write_json_atomic(ctx.plan, staging / "plan.json")
 
@@ -232,7 +257,7 @@ def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene:
         ctx.plan = new_plan(ctx)
         if extra_plan:
             ctx.plan.update(extra_plan)
-        for text in ctx.extra.pop("input_warnings", []):
+        for text in ctx.input_warnings:
             ctx.warn(text)
         _add_library_warnings(ctx, read_warnings, "reading the inputs")
         staging = staging or make_staging(out_dir)
