@@ -3,8 +3,8 @@
 Reads ``ctx.dwi`` and the ``cord`` / ``tumor`` label maps on the reference grid (given with
 ``--cord-seg`` / ``--tumor-seg`` or produced by the segmentation stage), and ``vertebrae`` with
 ``plan["vertebrae"]["levels"]`` for per-level counts when present. Writes
-``ctx.plan["tractography"]``, the streamline files ``tracts/cord_tracts.{trx,tck,vtp}`` (RAS mm)
-and, in the scene, FA/MD/AD/RD, the tensor volume and the tract model. Overrides come from
+``ctx.plan["tractography"]``, the streamline files ``tracts/cord_tracts.{trx,tck,vtp}`` (RAS mm),
+the FA map ``tracts/fa.nii.gz`` (DWI grid, unitless) and, in the scene, FA/MD/AD/RD, the tensor volume and the tract model. Overrides come from
 ``ctx.params["tractography"]`` (see :class:`~DTITractographyLib.params.TractographyParams`).
 
 An acquisition that cannot support tractography (too few directions, thick slices, low SNR)
@@ -14,6 +14,7 @@ the question), not failed.
 
 from __future__ import annotations
 
+from SpinePlannerLib.core.imageio import write_volume
 from SpinePlannerLib.measurement.lesion import classify_compartment
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
@@ -98,6 +99,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         exports = ctx.extra.setdefault("exports", {})
         for key, path in files.items():
             exports[f"tracts_{key}"] = f"{EXPORT_DIR}/{path.name}"
+        write_volume(result.tensors.scalar_volume("fa"), ctx.staging_dir / EXPORT_DIR / "fa.nii.gz")  # for the report
+        exports["fa_map"] = f"{EXPORT_DIR}/fa.nii.gz"
 
     def build(core, ctx_, nodes):
         from .mrml_tracts import build_tractography_nodes

@@ -216,6 +216,9 @@ def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene:
             ctx.plan["outputs"]["scene"] = "scene.mrb"
             ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
         ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
+        from SpinePlannerLib.report.summary import build_summary
+
+        ctx.plan["summary"] = build_summary(ctx.plan)
         validate_plan(ctx.plan)
         write_json_atomic(ctx.plan, staging / "plan.json")
         publish_staged(staging, out_dir)
