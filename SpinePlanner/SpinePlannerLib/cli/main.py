@@ -11,10 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from SpinePlannerLib.cli import report as report_cmd
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
 
 IMAGE_ROLES = tuple(r for r in ROLES if r != "dwi")
+SUBCOMMAND_MODULES = (report_cmd,)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -57,11 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--params", metavar="FILE.json", help="stage parameter overrides (see README)")
     plan.add_argument("--out", required=True, metavar="DIR")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb")
+    plan.add_argument("--no-report", action="store_true", help="skip writing report.html and report.pdf")
 
     demo = sub.add_parser("demo", help="generate the phantom case and plan it end to end")
     demo.add_argument("--out", required=True, metavar="DIR")
     demo.add_argument("--kind", default="intramedullary-displacing", help="phantom kind (see `spineplan phantom -h`)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-report", action="store_true", help="skip writing report.html and report.pdf")
 
     ph = sub.add_parser("phantom", help="write a digital spine-tumor phantom case")
     ph.add_argument("--kind", required=True)
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     from SyntheticCTCheckLib.cohort import add_cohort_parser
 
     add_cohort_parser(sub)
+    for module in SUBCOMMAND_MODULES:  # one module per command: SpinePlannerLib/cli/<command>.py
+        module.add_parser(sub)
     return p
 
 
@@ -90,6 +96,7 @@ def _cmd_plan(args, progress_factory) -> int:
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
     plan = run_plan(inputs, Path(args.out), progress_factory=progress_factory, write_scene=not args.no_scene)
     _summary(plan, Path(args.out))
+    _report(args)
     return EXIT_OK
 
 
@@ -115,7 +122,20 @@ def _cmd_demo(args, progress_factory) -> int:
 
     plan = run_demo(Path(args.out), kind=args.kind, seed=args.seed, progress_factory=progress_factory)
     _summary(plan, Path(args.out))
+    _report(args)
     return EXIT_OK
+
+
+def _report(args) -> None:
+    """report.html/.pdf after a plan (the plan stands without them: a failure is a warning)."""
+    if args.no_report:
+        return
+    from SpinePlannerLib.report.build import write_report
+
+    try:
+        report_cmd.print_result(write_report(args.out))
+    except Exception as exc:  # noqa: BLE001 - the plan is written; the report must not turn it into a failure
+        print(f"warning: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -130,6 +150,8 @@ def main(argv=None) -> int:
             return _cmd_phantom(args)
         if args.command == "demo":
             return _cmd_demo(args, progress)
+        if getattr(args, "run", None) is not None:
+            return args.run(args)
         if args.command == "sct-cohort":
             from SyntheticCTCheckLib.cohort import run_cohort_command
 

@@ -46,10 +46,10 @@ class CaseInputs:
     params: dict = field(default_factory=dict)  # stage section -> overrides (see stage_params)
 
     def as_dict(self) -> dict[str, str]:
-        d = {k: str(v) for k, v in self.images.items()}
+        d = {k: os.path.abspath(v) for k, v in self.images.items()}  # absolute: the plan folder may move
         for key in ("dwi", "bval", "bvec", "tumor_seg", "cord_seg"):
             if getattr(self, key):
-                d[key] = str(getattr(self, key))
+                d[key] = os.path.abspath(getattr(self, key))
         return d
 
 

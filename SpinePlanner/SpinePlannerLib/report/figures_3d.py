@@ -49,11 +49,11 @@ def _polydata(verts, faces=None, lines=None, colors=None):
     cells = vtk.vtkCellArray()
     if faces is not None:
         conn = np.hstack([np.full((len(faces), 1), 3), faces]).astype(np.int64).ravel()
-        cells.SetCells(len(faces), numpy_to_vtkIdTypeArray(conn, deep=True))
+        cells.ImportLegacyFormat(numpy_to_vtkIdTypeArray(conn, deep=True))
         pd.SetPolys(cells)
     if lines is not None:
         conn = np.concatenate([np.r_[len(ln), ln] for ln in lines]).astype(np.int64)
-        cells.SetCells(len(lines), numpy_to_vtkIdTypeArray(conn, deep=True))
+        cells.ImportLegacyFormat(numpy_to_vtkIdTypeArray(conn, deep=True))
         pd.SetLines(cells)
     if colors is not None:
         arr = numpy_to_vtk(np.ascontiguousarray(colors, dtype=np.uint8), deep=True)

@@ -58,7 +58,8 @@ def hu_histogram_figure(folder: PlanFolder) -> bytes | None:
                     label=f"{name}: mean {v.mean():.0f} HU (n = {v.size} voxels)")
     if cut is not None:
         ax.axvline(cut, color="k", ls=":", lw=1)
-        ax.text(cut, ax.get_ylim()[1] * 0.95, f" calcified ≥ {cut:g} HU (setting)", fontsize=7, va="top")
+        ax.text(cut, 0.5, f" calcified ≥ {cut:g} HU (setting)", fontsize=7, va="center", rotation=90,
+                transform=ax.get_xaxis_transform())
     ax.set_xlabel("HU in the tumor region")
     ax.set_ylabel("voxels")
     ax.legend(fontsize=7, frameon=False, loc="upper right")

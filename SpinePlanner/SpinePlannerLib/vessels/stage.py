@@ -164,6 +164,10 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         ctx.warn(result.reason)
     for w in result.warnings:
         ctx.warn(f"vessels: {w}")
+    ak = ctx.plan["vessels"].get("adamkiewicz_candidate") or {}
+    if ak.get("present"):  # the surgeon must see it without digging: a top-level warning
+        ctx.warn(f"vessels: artery of Adamkiewicz candidate at {ak.get('level')} {ak.get('side')}: confirm it before "
+                 "dividing or occluding segmental arteries at that level")
     progress(0.92, "vessel label map and exports")
     role_vol = result.role_volume()
     if ctx.reference is not None and role_vol is not None and np.any(role_vol.array) and "vessels" not in ctx.given_labels:
