@@ -17,6 +17,7 @@ SLICER_REQUIREMENTS = (
     "jsonschema>=4.20,<5",
     "scikit-image==0.26.*",
     "trx-python==0.6",
+    "matplotlib==3.11.*",
 )
 """Requirement strings for ``slicer.packaging.pip_ensure`` / ``slicer.util.pip_install``."""
 
