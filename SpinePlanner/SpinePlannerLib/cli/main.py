@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 
 from SpinePlannerLib.cli import report as report_cmd
+from SpinePlannerLib.cli import view as view_cmd
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
 
 IMAGE_ROLES = tuple(r for r in ROLES if r != "dwi")
-SUBCOMMAND_MODULES = (report_cmd,)
+SUBCOMMAND_MODULES = (report_cmd, view_cmd)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
