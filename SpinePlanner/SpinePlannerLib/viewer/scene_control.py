@@ -1,8 +1,10 @@
 """What the web viewer does to the MRML scene of a plan folder (``scene.mrb``): structure
 visibility, 3D opacity, and the points to jump to (tumor, feeders, levels), all in RAS mm.
 
-A structure is a segment of the plan segmentation; the scene's surface copies of the segments
-(model nodes of the same name) are hidden so that one toggle controls what is seen. Tracts and vessels are model
+A structure is a segment of the plan segmentation. Where the scene holds a surface copy of a
+segment (a model node of the same name: cord, thecal sac, tumor) the 3D view shows the model and
+the segment only in the slice views: model visibility reaches the 3D picture at once, segment
+visibility only with the next change. One toggle sets both. Tracts and vessels are model
 nodes (``Cord tracts``; ``Vessels``, ``Tumor feeders``, ``Adamkiewicz candidate``,
 ``Anterior spinal artery``) and their markups.
 """
@@ -47,6 +49,7 @@ class SceneControl:
     plan: dict
     segmentation: object = None
     segments: dict = field(default_factory=dict)  # structure name -> segment id
+    models: dict = field(default_factory=dict)  # structure name -> its surface model node (3D)
 
     def __post_init__(self):
         segs = self.scene.GetNodesByClass("vtkMRMLSegmentationNode")
@@ -57,12 +60,16 @@ class SceneControl:
                 self.segments[seg.GetNthSegment(j).GetName()] = seg.GetNthSegmentID(j)
             self.segmentation.CreateClosedSurfaceRepresentation()
             disp = self.segmentation.GetDisplayNode()
-            for name, seg_id in self.segments.items():
-                if disp is not None and name in START_OPACITY_3D:
-                    disp.SetSegmentOpacity3D(seg_id, START_OPACITY_3D[name])
             for node in _nodes_named(self.scene, tuple(self.segments)):  # surface copies of the segments
-                if node.IsA("vtkMRMLModelNode"):
-                    _set_visible(node, False)
+                if node.IsA("vtkMRMLModelNode") and node.GetDisplayNode() is not None:
+                    self.models[node.GetName()] = node
+            for name, seg_id in self.segments.items():
+                if disp is not None:
+                    disp.SetSegmentOpacity3D(seg_id, START_OPACITY_3D.get(name, 1.0))
+                    disp.SetSegmentVisibility3D(seg_id, name not in self.models)
+                if name in self.models:
+                    self.models[name].GetDisplayNode().SetOpacity(START_OPACITY_3D.get(name, 1.0))
+                    self.models[name].GetDisplayNode().SetVisibility(True)
 
     def structures(self) -> list[str]:
         return [s for s in STRUCTURE_LABELS if s in self.segments]
@@ -78,6 +85,8 @@ class SceneControl:
         disp = self.segmentation.GetDisplayNode() if self.segmentation is not None else None
         if disp is not None and name in self.segments:
             disp.SetSegmentVisibility(self.segments[name], bool(visible))
+        if name in self.models:
+            self.models[name].GetDisplayNode().SetVisibility(bool(visible))
 
     def set_group_visible(self, names, visible: bool) -> None:
         for node in _nodes_named(self.scene, names):
@@ -88,6 +97,8 @@ class SceneControl:
         disp = self.segmentation.GetDisplayNode() if self.segmentation is not None else None
         if disp is not None:
             disp.SetOpacity3D(float(opacity))
+        for name, node in self.models.items():
+            node.GetDisplayNode().SetOpacity(float(opacity) * START_OPACITY_3D.get(name, 1.0))
 
     def targets(self) -> dict[str, list[float]]:
         """Jump targets: ``{"tumor": RAS, "feeder #1 T10 right": RAS, "level T10": RAS, ...}`` (mm)."""
