@@ -90,8 +90,9 @@ def case_row(case_id: str, section: dict) -> dict:
     return {
         "case": case_id,
         "ct_visible": ct["visible"], "sct_visible": sct["visible"],
-        "ct_axial_mm": ct["lesion_axial_diameter_mm"], "sct_axial_mm": sct["lesion_axial_diameter_mm"],
-        "ct_sagittal_mm": ct["lesion_craniocaudal_mm"], "sct_sagittal_mm": sct["lesion_craniocaudal_mm"],
+        # the published table counts a lesion not seen as 0 mm (plan.json: null)
+        "ct_axial_mm": ct["lesion_axial_diameter_mm"] or 0.0, "sct_axial_mm": sct["lesion_axial_diameter_mm"] or 0.0,
+        "ct_sagittal_mm": ct["lesion_craniocaudal_mm"] or 0.0, "sct_sagittal_mm": sct["lesion_craniocaudal_mm"] or 0.0,
         "ct_mean_hu": ct["mean_hu"], "sct_mean_hu": sct["mean_hu"],
         "ct_median_hu": ct["median_hu"], "sct_median_hu": sct["median_hu"],
         "ct_calcified_ml": ct["calcified_volume_ml"], "sct_calcified_ml": sct["calcified_volume_ml"],

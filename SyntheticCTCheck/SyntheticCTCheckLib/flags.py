@@ -161,5 +161,6 @@ def verdict_and_hint(ct: LesionStats | None, sct: LesionStats, flags: list[Flag]
     hint = (f"{hint} [from {source}; class cut-offs: {cutoffs.describe()}; no single HU cut-off is supported "
             "(laminoplasty 766 vs unilateral 260 HU, p = 0.129)]")
     if compartment and compartment not in ("intradural_extramedullary", "unknown"):
-        hint = f"(hint written for intradural extramedullary tumours; this one is classified {compartment}) {hint}"
+        hint = (f"no hardness-based approach hint: those hints are for intradural extramedullary tumours and this "
+                f"one is classified {compartment.replace('_', ' ')} ({source})")
     return verdict, hint

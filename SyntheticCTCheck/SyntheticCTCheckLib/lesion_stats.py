@@ -110,8 +110,9 @@ class LesionStats:
             "hyperdense_volume_ml": round(self.hyperdense_volume_ml, 3),
             "visible": bool(self.visible),
             "size_threshold_hu": None if self.size_threshold_hu is None else round(self.size_threshold_hu, 1),
-            "lesion_axial_diameter_mm": round(self.lesion_axial_diameter_mm, 2),
-            "lesion_craniocaudal_mm": round(self.lesion_craniocaudal_mm, 2),
+            # a lesion not seen has no size: null (the cohort table counts it as 0 mm, as published)
+            "lesion_axial_diameter_mm": round(self.lesion_axial_diameter_mm, 2) if self.visible else None,
+            "lesion_craniocaudal_mm": round(self.lesion_craniocaudal_mm, 2) if self.visible else None,
             "calcification_class": self.calcification_class,
             "class_reason": self.class_reason,
             "notes": list(self.notes),

@@ -39,10 +39,11 @@ def add_parser(subparsers):
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="times a case is retried after its worker process died (default 1), e.g. --retries 2")
     p.add_argument("--no-scene", action="store_true", help="do not write scene.mrb for each case, e.g. --no-scene")
+    p.set_defaults(run=run)
     return p
 
 
-def run(args) -> int:
+def run(args, progress_factory=None) -> int:  # noqa: ARG001 - the common signature
     """Handler of ``spineplan batch``."""
     from SpinePlannerLib.core.errors import InputError
     from SpinePlannerLib.planning.batch.cases import discover_cases

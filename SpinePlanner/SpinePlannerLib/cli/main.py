@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from SpinePlannerLib.cli import batch as batch_cli
 from SpinePlannerLib.cli.export import after_plan as export_after_plan
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.planning.context import ROLES
@@ -78,6 +77,7 @@ def _add_plan_parser(sub) -> None:
                       help="output folder, created or replaced as a whole (never one holding an input), "
                            "e.g. --out plan_out")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb, e.g. --no-scene")
+    plan.add_argument("--no-report", action="store_true", help="skip writing report.html and report.pdf, e.g. --no-report")
     export_cli.add_plan_option(plan)
 
 
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"phantom kind, one of: {kinds} (default %(default)s), e.g. --kind idem-calcified")
     demo.add_argument("--seed", type=_seed_int, default=0, metavar="N",
                       help="phantom random seed, 0..2^32-1 (default 0), e.g. --seed 3")
+    demo.add_argument("--no-report", action="store_true", help="skip writing report.html and report.pdf, e.g. --no-report")
 
     ph = sub.add_parser("phantom", help="write a digital spine-tumor phantom case",
                         description=f"Write a digital phantom case. Kinds: {kinds}.")
@@ -114,17 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cohort_parser(sub)
     _add_command_modules(sub)
-    batch_cli.add_parser(sub)
     return p
 
 
 def _add_command_modules(sub) -> None:
     """Subcommands that live in their own ``cli/<command>.py`` (``add_parser`` sets ``run``)."""
-    from SpinePlannerLib.cli import export as export_cli
-    from SpinePlannerLib.cli import igtl as igtl_cli
-    from SpinePlannerLib.cli import send as send_cli
+    from SpinePlannerLib.cli import batch, export, igtl, report, send, view
 
-    for module in (export_cli, send_cli, igtl_cli):
+    for module in (report, view, export, send, igtl, batch):
         module.add_parser(sub)
 
 
@@ -154,7 +152,8 @@ def _cmd_plan(args, progress_factory) -> int:
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
     plan = run_plan(inputs, args.out, progress_factory=progress_factory, write_scene=not args.no_scene)
     _summary(plan, Path(args.out))
-    export_after_plan(args, progress_factory)
+    _report(args)
+    export_after_plan(args, progress_factory)  # after the report: the export encapsulates report.pdf
     return EXIT_OK
 
 
@@ -183,7 +182,21 @@ def _cmd_demo(args, progress_factory) -> int:
 
     plan = run_demo(args.out, kind=args.kind, seed=args.seed, progress_factory=progress_factory)
     _summary(plan, Path(args.out))
+    _report(args)
     return EXIT_OK
+
+
+def _report(args) -> None:
+    """report.html/.pdf after a plan (the plan stands without them: a failure is a warning)."""
+    if args.no_report:
+        return
+    from SpinePlannerLib.cli import report as report_cmd
+    from SpinePlannerLib.report.build import write_report
+
+    try:
+        report_cmd.print_result(write_report(args.out))
+    except Exception as exc:  # noqa: BLE001 - the plan is written; the report must not turn it into a failure
+        print(f"warning: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _dispatch(args) -> int:
@@ -196,8 +209,6 @@ def _dispatch(args) -> int:
         return _cmd_phantom(args)
     if args.command == "demo":
         return _cmd_demo(args, progress)
-    if args.command == "batch":
-        return batch_cli.run(args)
     if getattr(args, "run", None) is not None:  # subcommands in their own cli/<command>.py
         return args.run(args, progress)
     if args.command == "sct-cohort":

@@ -32,7 +32,19 @@ from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positi
 from SpinePlannerLib.core.volume import LPS_TO_RAS, Volume
 from SpinePlannerLib.planning.context import Progress, no_progress
 
+
+def optimizer_stop_note(itk_text: str, iterations: int) -> str:
+    """A plain sentence for ITK's optimizer stop condition (its raw text stays out of the plan)."""
+    low = itk_text.lower()
+    if "step too small" in low or "convergence" in low or "converged" in low:
+        return f"the registration converged after {iterations} iterations"
+    if "maximum number of iterations" in low or "iteration limit" in low:
+        return f"the registration stopped at its iteration limit ({iterations}) before converging: check the alignment"
+    return f"the registration stopped after {iterations} iterations"
+
+
 # ---------------------------------------------------------------- small mask and grid helpers
+
 
 def crop_volume(volume: Volume, box: tuple[slice, ...]) -> Volume:
     """The sub-volume ``volume.array[box]`` with its affine moved to the box's first voxel."""
@@ -346,7 +358,7 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     m_ras = LPS_TO_RAS @ _itk_affine(transform) @ LPS_TO_RAS
     result = RigidRegistration("rigid mutual information", m_ras, residual(m_ras), residual(identity),
                                final_metric, initial_metric, iterations[0],
-                               notes=[f"optimizer: {reg.GetOptimizerStopConditionDescription()[:160]}"],
+                               notes=[optimizer_stop_note(reg.GetOptimizerStopConditionDescription(), iterations[0])],
                                focus_ras=focus)
     # Mattes MI is minimised (more negative = better aligned); never return a worse alignment
     if final_metric > initial_metric + 1e-6 and (result.residual_mm is None or result.initial_residual_mm is None

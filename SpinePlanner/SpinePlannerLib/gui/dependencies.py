@@ -21,6 +21,7 @@ SLICER_REQUIREMENTS = (
     "pynetdicom==3.0.*",
     "pyigtl==0.3.*",
     "trimesh==5.2.*",
+    "matplotlib==3.11.*",
 )
 """Requirement strings for ``slicer.packaging.pip_ensure`` / ``slicer.util.pip_install``."""
 

@@ -54,10 +54,10 @@ class CaseInputs:
     params: dict = field(default_factory=dict)  # stage section -> overrides (see stage_params)
 
     def as_dict(self) -> dict[str, str]:
-        d = {k: str(v) for k, v in self.images.items()}
+        d = {k: os.path.abspath(v) for k, v in self.images.items()}  # absolute: the plan folder may move
         for key in ("dwi", "bval", "bvec", "tumor_seg", "cord_seg"):
             if getattr(self, key):
-                d[key] = str(getattr(self, key))
+                d[key] = os.path.abspath(getattr(self, key))
         return d
 
 
@@ -237,6 +237,9 @@ def _build_outputs(ctx: PlanContext, staging: Path, progress_factory, write_scen
         ctx.plan["outputs"]["scene"] = "scene.mrb"
         ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
     ctx.plan["outputs"].update(ctx.exports)
+    from SpinePlannerLib.report.summary import build_summary
+
+    ctx.plan["summary"] = build_summary(ctx.plan)
     validate_plan(ctx.plan)
     write_json_atomic(ctx.plan, staging / "plan.json")
 

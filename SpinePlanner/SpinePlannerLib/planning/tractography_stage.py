@@ -24,6 +24,7 @@ from DTITractographyLib.analysis import TractographyResult, analyze, unavailable
 from DTITractographyLib.params import TractographyParams
 from DTITractographyLib.reliability import assess_reliability
 from DTITractographyLib.tensor_fit import check_gradient_scheme
+from SpinePlannerLib.core.imageio import write_volume
 from SpinePlannerLib.measurement.lesion import classify_compartment
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 
@@ -57,7 +58,11 @@ class TractographyStageResult(StageResult):
         if self.analysis is None or not self.analysis.streamlines:
             return {}
         files = write_tract_files(self.analysis, Path(folder) / EXPORT_DIR)
-        return {f"tracts_{key}": f"{EXPORT_DIR}/{path.name}" for key, path in files.items()}
+        out = {f"tracts_{key}": f"{EXPORT_DIR}/{path.name}" for key, path in files.items()}
+        # the FA map (DWI grid, unitless) for the report's FA figure
+        write_volume(self.analysis.tensors.scalar_volume("fa"), Path(folder) / EXPORT_DIR / "fa.nii.gz")
+        out["fa_map"] = f"{EXPORT_DIR}/fa.nii.gz"
+        return out
 
 
 def level_names(ctx: PlanContext) -> dict[int, str] | None:

@@ -196,6 +196,10 @@ def run(ctx: PlanContext, progress: Progress) -> VesselResult:
     if not analysis.detectable:
         result.warnings.append(analysis.reason)
     result.warnings += [f"vessels: {w}" for w in analysis.warnings]
+    ak = analysis.adamkiewicz or {}
+    if ak.get("present"):  # the surgeon must see it without digging: a top-level warning
+        result.warnings.append(f"vessels: artery of Adamkiewicz candidate at {ak.get('level')} {ak.get('side')}: confirm "
+                               "it before dividing or occluding segmental arteries at that level")
     progress(0.92, "vessel label map")
     role_vol = analysis.role_volume()
     if ctx.reference is not None and role_vol is not None and np.any(role_vol.array) and "vessels" not in ctx.given_labels:

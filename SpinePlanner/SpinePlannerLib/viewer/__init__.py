@@ -1,0 +1,1 @@
+"""Web viewer of a plan folder (trame-slicer; optional extra ``viewer``)."""
