@@ -13,7 +13,7 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("report", help="write report.html and report.pdf for a plan folder")
     p.add_argument("plan_dir", metavar="DIR", help="a folder written by `spineplan plan` or `spineplan demo`")
-    p.add_argument("--no-pdf", action="store_true", help="write only report.html")
+    p.add_argument("--no-pdf", action="store_true", help="write only report.html, e.g. --no-pdf")
     p.add_argument("--figure", metavar="PNG", help="also save the 3D view picture here (e.g. docs/demo.png)")
     p.set_defaults(run=run)
     return p

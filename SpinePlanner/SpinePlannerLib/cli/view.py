@@ -15,8 +15,8 @@ from SpinePlannerLib.core.errors import InputError
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("view", help="web viewer of a plan folder (3 slice views + 3D, in the browser)")
     p.add_argument("plan_dir", metavar="DIR", help="a folder written by `spineplan plan` or `spineplan demo`")
-    p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 = any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 = any free port), e.g. --port 8080")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only), e.g. --host 127.0.0.1")
     p.set_defaults(run=run)
     return p
 
