@@ -14,6 +14,7 @@ the question), not failed.
 
 from __future__ import annotations
 
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.measurement.lesion import classify_compartment
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
@@ -69,7 +70,7 @@ def tumor_compartment(ctx: PlanContext, tumor, cord) -> str | None:
 def run(ctx: PlanContext, progress: Progress) -> None:
     if ctx.dwi is None:
         raise StageSkipped("no diffusion MRI (--dwi with --bval/--bvec)")
-    params = TractographyParams.from_dict(ctx.params.get(SECTION))
+    params = from_dict(TractographyParams, ctx.params.get(SECTION), where=SECTION)
     check_gradient_scheme(ctx.dwi)
     cord = ctx.label("cord")
     if cord is None:

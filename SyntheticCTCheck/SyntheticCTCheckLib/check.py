@@ -38,7 +38,7 @@ from .masks import crop_volume, padded
 from .params import CheckParams
 from .registration import RegistrationResult, moved, register_ct_to_sct
 
-DEFAULT_NAMES = {"ct": "--ct", "sct": "--sct", "roi": "--tumor-seg", "gre": "--swi"}
+DEFAULT_NAMES = {"ct": "ct", "sct": "sct", "roi": "tumor segmentation", "gre": "swi"}
 
 CALCIFIED_HU_RATIONALE = ("130 HU is the Agatston coronary-calcium threshold, used as a convention for "
                           "calcium-dense voxels, not as a validated cut-off for spinal tumours")

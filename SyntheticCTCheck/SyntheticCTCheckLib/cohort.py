@@ -173,11 +173,12 @@ def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict
     naming the case.
     """
     from SpinePlannerLib.core.imageio import read_volume
+    from SpinePlannerLib.core.params import from_dict, to_flat_dict
 
     from .check import check_synthetic_ct
     from .params import CheckParams
 
-    params = params if isinstance(params, CheckParams) else CheckParams.from_dict(params)
+    params = from_dict(CheckParams, params, where="synthetic_ct_check")
     rows, sections = [], {}
     for case in cases:
         cid = case["case"]
@@ -200,7 +201,7 @@ def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict
         rows.append(case_row(cid, result.section))
     table, notes = summary_table(rows)
     return {"n_cases": len(rows), "cases": rows, "table": table, "notes": notes,
-            "settings": params.to_flat(), "sections": sections}
+            "settings": to_flat_dict(params), "sections": sections}
 
 
 def write_cohort(result: dict, out_dir) -> dict[str, str]:
@@ -239,13 +240,15 @@ def run_cohort_command(args, progress_factory=None) -> int:
     """Handler of ``spineplan sct-cohort`` (prints the summary table); returns the exit code 0."""
     overrides: dict = {}
     if getattr(args, "trust_headers", False):
-        overrides["trust_headers"] = True
+        overrides["registration.trust_headers"] = True
     if getattr(args, "calcified_hu", None) is not None:
-        overrides["calcified_hu"] = args.calcified_hu
+        overrides["lesion.calcified_hu"] = args.calcified_hu
     try:
+        from SpinePlannerLib.core.params import from_dict
+
         from .params import CheckParams
 
-        params = CheckParams.from_dict(overrides)
+        params = from_dict(CheckParams, overrides, where="synthetic_ct_check")
     except ValueError as exc:
         raise InputError("sct-cohort options", str(exc)) from None
     result = main_cohort(args.cases, args.out, params=params, progress_factory=progress_factory)

@@ -16,6 +16,7 @@ import numpy as np
 
 from SpinePlannerLib.core.geometry import resample_mask_like
 from SpinePlannerLib.core.imageio import write_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
 from .check import RoiOutsideImage, check_synthetic_ct
@@ -40,16 +41,15 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     roi = ctx.label("tumor")
     if roi is None:
         raise StageSkipped("no tumor ROI (give --tumor-seg or --tumor-seed)")
-    params = CheckParams.from_dict(ctx.params.get(SECTION))
+    params = from_dict(CheckParams, ctx.params.get(SECTION), where=SECTION)
     roi_frame = "ct" if ctx.reference_role == "ct" else "mri"
     tumor_plan = ctx.plan.get("tumor") or {}
-    roi_name = "--tumor-seg" if "tumor" in ctx.given_labels else "tumor segmentation"
     try:
         result = check_synthetic_ct(
             sct, roi, ct=ct, gre=ctx.volumes.get(gre_role) if gre_role else None, gre_sequence=gre_role or "gre",
             vertebrae=ctx.label("vertebrae"), cord=ctx.label("cord"), cord_axis_ras=tumor_plan.get("cord_axis_ras"),
             roi_frame=roi_frame, compartment=tumor_plan.get("compartment"), params=params,
-            names={"roi": roi_name, "gre": f"--{gre_role}" if gre_role else "--swi"}, progress=progress)
+            names={"gre": gre_role or "swi"}, progress=progress)
     except RoiOutsideImage as exc:  # the lesion is outside an image: this stage cannot run, the plan can
         raise RuntimeError(str(exc)) from None
     ctx.plan[SECTION] = result.section

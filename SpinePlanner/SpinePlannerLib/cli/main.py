@@ -18,6 +18,26 @@ IMAGE_ROLES = tuple(r for r in ROLES if r != "dwi")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
+FLAGS = {"params": "--params", "level anchor": "--level-anchor", "tumor seed": "--tumor-seed",
+         "tumor segmentation": "--tumor-seg", "cord segmentation": "--cord-seg", "bval": "--bval",
+         "bvec": "--bvec", "dwi": "--dwi", "swi": "--swi", "gre": "--gre",
+         **{role: f"--{role}" for role in IMAGE_ROLES}}
+"""Input names the Lib raises (:class:`InputError` ``name``: the quantity) -> this CLI's flags."""
+
+
+def flag_for(name: str) -> str:
+    """The CLI's own name for an input the Lib names by quantity (``"tumor seed"`` -> ``--tumor-seed``);
+    ``"bval/bvec"`` -> ``--bval/--bvec``; anything else (a file path, a cohort case) unchanged."""
+    parts = name.split("/")
+    if all(p in FLAGS for p in parts):
+        return "/".join(FLAGS[p] for p in parts)
+    return name
+
+
+def error_line(exc: InputError) -> str:
+    """One line for stderr naming the input by its flag."""
+    return f"spineplan: error: {flag_for(exc.name)}: {exc.problem}"
+
 
 class _ArgParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors are bad input too: exit 2, one line
@@ -135,7 +155,7 @@ def main(argv=None) -> int:
 
             return run_cohort_command(args, progress)
     except InputError as exc:
-        print(f"spineplan: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("spineplan: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ the reference grid through world coordinates. User-supplied label maps (``--cord
 Engines are selectable per structure (``ctx.params["segmentation"]``: ``cord_engine`` /
 ``tumor_engine`` = ``"classical"`` or ``"monai"``); the MONAI network (:mod:`monai_engine`, run
 out of process) replaces the classical label maps of the structures that ask for it.
-Settings: :mod:`seg_params` (``segmentation_params_from_dict``), e.g.
+Settings: :class:`~SpinePlannerLib.segmentation.params.SegmentationParams` (``--params`` section), e.g.
 ``{"anchor": {"level": "L1", "ras": [r, a, s]}, "background_seeds_ras": [[r, a, s]]}``.
 """
 
@@ -22,12 +22,13 @@ import numpy as np
 
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_like, resample_mask_like
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped, no_progress
 from SpinePlannerLib.segmentation.common import convex_per_axial_slice, labels_to_grid
 from SpinePlannerLib.segmentation.cord import contrast_family, segment_cord
 from SpinePlannerLib.segmentation.cyst_edema import segment_cyst_edema
-from SpinePlannerLib.segmentation.params import segmentation_params_from_dict
+from SpinePlannerLib.segmentation.params import SegmentationParams
 from SpinePlannerLib.segmentation.tumor import disc_barrier, grow_tumor
 from SpinePlannerLib.segmentation.vertebrae_ct import segment_vertebrae_ct
 from SpinePlannerLib.segmentation.vertebrae_mri import centreline_from_mask, segment_vertebrae_mri
@@ -91,7 +92,7 @@ def _seed_in_sac(sac: Volume | None, seed_ras, *, slab_mm: float = 1.5) -> bool 
 
 def run(ctx: PlanContext, progress: Progress) -> None:
     try:
-        params = segmentation_params_from_dict(ctx.params.get("segmentation"))
+        params = from_dict(SegmentationParams, ctx.params.get("segmentation"), where="segmentation")
     except ValueError as exc:
         raise InputError("segmentation parameters", str(exc)) from None
     ref = ctx.reference
@@ -120,7 +121,7 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         roles = TUMOR_ROLES_EXTRADURAL if inside is False else TUMOR_ROLES_INTRADURAL
         candidates = [r for r in roles if r in ctx.volumes and ctx.volumes[r].contains_ras(seed)]
         if not candidates:
-            raise InputError("--tumor-seed", f"point {np.round(seed, 2).tolist()} lies outside every image")
+            raise InputError("tumor seed", f"point {np.round(seed, 2).tolist()} lies outside every image")
         role = candidates[0]
         vol = ctx.volumes[role]
         allowed = forbidden = None
@@ -157,7 +158,7 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                 role, result = "ct", ct_res
         tumor_ref = _to_ref(result.mask, ref, "tumor")
         if not np.any(tumor_ref.array):
-            raise InputError("--tumor-seed", "the region grown from the seed is empty on the reference grid")
+            raise InputError("tumor seed", "the region grown from the seed is empty on the reference grid")
         ctx.labels["tumor"] = tumor_ref
         for w in result.warnings:
             ctx.warn(f"tumor: {w}")
@@ -467,7 +468,7 @@ def _apply_monai_engine(ctx: PlanContext, params, section: dict, progress: Progr
     roles = list(monai_engine.load_model_spec(model).channels)  # the images the network takes, in order
     missing = [r for r in roles if r not in ctx.volumes]
     if missing:
-        raise InputError("--params", f"segmentation model {model.name} needs the image role(s) "
+        raise InputError("params", f"segmentation model {model.name} needs the image role(s) "
                                      f"{', '.join(missing)}, which were not given")
     with tempfile.TemporaryDirectory(prefix="spineplan-monai-") as tmp:
         images = []

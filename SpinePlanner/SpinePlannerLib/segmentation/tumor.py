@@ -283,7 +283,7 @@ def disc_barrier(volume: Volume, centerline_ras, vertebrae, seed_ras, *, radius_
     if radius_mm is None:
         box = tuple(slice(0, n) for n in volume.shape3)
     else:
-        c = _seed_ijk(volume, seed_ras, "--tumor-seed")
+        c = _seed_ijk(volume, seed_ras, "tumor seed")
         box = _crop_box(volume.shape3, c, np.ceil(radius_mm / volume.spacing).astype(int))
     ijk = np.stack(np.meshgrid(*[np.arange(b.start, b.stop) for b in box], indexing="ij"), axis=-1).reshape(-1, 3)
     voxel_arc = fine[tree.query(volume.ijk_to_ras(ijk))[1]].reshape([b.stop - b.start for b in box])
@@ -337,7 +337,7 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     params = params or TumorParams()
     if volume.array.ndim != 3:
         raise ValueError("grow_tumor expects a 3D volume")
-    seed = _seed_ijk(volume, seed_ras, "--tumor-seed")
+    seed = _seed_ijk(volume, seed_ras, "tumor seed")
     fg = [_seed_ijk(volume, p, "foreground seed") for p in foreground_seeds_ras]
     bg = [_seed_ijk(volume, p, "background seed") for p in background_seeds_ras]
     sp = volume.spacing
@@ -347,10 +347,10 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     seed_vals = _ball_values(raw, seed, params.seed_radius_mm, sp)
     seed_level = float(np.median(seed_vals))
     if ct and seed_level < -500.0:
-        raise InputError("--tumor-seed", f"the point lies in air/background (median {seed_level:.0f} HU around it); "
+        raise InputError("tumor seed", f"the point lies in air/background (median {seed_level:.0f} HU around it); "
                                          "click inside the tumor")
     if not ct and seed_level < lo + params.background_fraction * (hi - lo):
-        raise InputError("--tumor-seed", f"the point lies in background (signal {seed_level:.3g}, below "
+        raise InputError("tumor seed", f"the point lies in background (signal {seed_level:.3g}, below "
                                          f"{params.background_fraction:.0%} of the image's range); click inside the tumor")
     # work in a box around all seeds
     pts = np.array([seed, *fg, *bg])

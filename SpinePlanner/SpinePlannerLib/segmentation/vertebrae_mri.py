@@ -465,8 +465,8 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
             if named is not None:
                 names, method, reliable = named, "user anchor", True
     if method == "unanchored":
-        notes.append("vertebral levels on MRI need an anchor (a named level and a RAS point in it, e.g. "
-                        "--level-anchor T10,R,A,S): names V1..Vn count the bodies from the most cranial one in "
+        notes.append("vertebral levels on MRI need an anchor (a named level, e.g. T10, and a RAS point in "
+                        "it): names V1..Vn count the bodies from the most cranial one in "
                         "the field of view")
     for b in order:
         if b in lost:
