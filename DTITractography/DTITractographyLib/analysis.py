@@ -255,26 +255,3 @@ def analyze(dwi: DiffusionData, cord: Volume, tumor: Volume | None = None, *,
     seconds["relationship"] = time.perf_counter() - t2
     progress(1.0, f"Setzer type {result.setzer.setzer_type}")
     return result
-
-
-def write_tract_files(result: TractographyResult, folder, *, stem: str = "cord_tracts") -> dict:
-    """Write the streamlines as ``<stem>.trx``, ``.tck`` and ``.vtp`` (RAS mm) into ``folder``.
-
-    Returns ``{"trx": path, "tck": path, "vtp": path}``; nothing is written without streamlines.
-    """
-    from pathlib import Path
-
-    from .streamline_io import write_tck, write_trx, write_vtp
-
-    folder = Path(folder)
-    if not result.streamlines:
-        return {}
-    folder.mkdir(parents=True, exist_ok=True)
-    dps = result.per_streamline()
-    point_fa = result.point_fa()
-    return {
-        "trx": write_trx(folder / f"{stem}.trx", result.streamlines, result.tensors.affine, result.tensors.fa.shape,
-                         dps=dps, dpv={"FA": point_fa}),
-        "tck": write_tck(folder / f"{stem}.tck", result.streamlines),
-        "vtp": write_vtp(folder / f"{stem}.vtp", result.streamlines, point_data={"FA": point_fa}, cell_data=dps),
-    }

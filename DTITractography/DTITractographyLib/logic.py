@@ -31,7 +31,8 @@ from SpinePlannerLib.mrml.volumes import (
 )
 from SpinePlannerLib.planning.context import Progress, no_progress
 
-from .analysis import TractographyResult, analyze, write_tract_files
+from .analysis import TractographyResult, analyze
+from .mrml_tract_files import write_tract_files
 from .mrml_tracts import build_tractography_nodes
 from .params import TractographyParams
 

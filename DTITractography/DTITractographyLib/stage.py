@@ -18,7 +18,7 @@ from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.measurement.lesion import classify_compartment
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
 
-from .analysis import analyze, unavailable_section, write_tract_files
+from .analysis import analyze, unavailable_section
 from .params import TractographyParams
 from .reliability import assess_reliability
 from .tensor_fit import check_gradient_scheme
@@ -95,6 +95,8 @@ def run(ctx: PlanContext, progress: Progress) -> None:
 
     if ctx.staging_dir is not None and result.streamlines:
         progress(0.97, "writing TRX, TCK and VTP")
+        from .mrml_tract_files import write_tract_files
+
         files = write_tract_files(result, ctx.staging_dir / EXPORT_DIR)
         exports = ctx.extra.setdefault("exports", {})
         for key, path in files.items():

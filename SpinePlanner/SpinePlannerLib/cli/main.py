@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--out", required=True, metavar="DIR")
     ph.add_argument("--seed", type=int, default=0)
 
-    from SyntheticCTCheckLib.cohort import add_cohort_parser
+    from SpinePlannerLib.cli import sct_cohort
 
-    add_cohort_parser(sub)
+    sct_cohort.add_parser(sub)
     return p
 
 
@@ -151,9 +151,9 @@ def main(argv=None) -> int:
         if args.command == "demo":
             return _cmd_demo(args, progress)
         if args.command == "sct-cohort":
-            from SyntheticCTCheckLib.cohort import run_cohort_command
+            from SpinePlannerLib.cli import sct_cohort
 
-            return run_cohort_command(args, progress)
+            return sct_cohort.run(args, progress)
     except InputError as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_INPUT

@@ -112,7 +112,7 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
     path : str or Path
         ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files.
     name : str
-        The input's name for error messages (e.g. ``--t2``); defaults to the path.
+        The input's name for error messages (e.g. the role ``t2``); defaults to the path.
     allow_4d : bool
         Accept 4D images (diffusion); otherwise a 4D image is an error.
 

@@ -332,7 +332,7 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     Raises
     ------
     InputError
-        Seed outside the image or in background (``--tumor-seed``).
+        Seed outside the image or in background (:class:`InputError` ``"tumor seed"``).
     """
     params = params or TumorParams()
     if volume.array.ndim != 3:
