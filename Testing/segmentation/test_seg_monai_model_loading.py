@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from SpinePlannerLib import monai_engine as me  # noqa: E402
 from SpinePlannerLib.core.errors import InputError  # noqa: E402
 from SpinePlannerLib.phantom.case import generate_phantom  # noqa: E402
+from SpinePlannerLib.segmentation.monai import engine as me  # noqa: E402
 
 SIDECAR = json.loads(me.PHANTOM_MODEL.with_suffix(".json").read_text())
 NETWORK_DEF = {"_target_": "monai.networks.nets.UNet", **{k: v for k, v in SIDECAR["network"].items() if k != "class"}}

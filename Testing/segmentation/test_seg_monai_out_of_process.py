@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from SpinePlannerLib import monai_engine as me  # noqa: E402
 from SpinePlannerLib.core.errors import InputError  # noqa: E402
 from SpinePlannerLib.core.imageio import read_volume  # noqa: E402
+from SpinePlannerLib.segmentation.monai import engine as me  # noqa: E402
 
 UNSEEN_SEED = 11
 KIND = "intramedullary-displacing"
