@@ -691,8 +691,8 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
         from SpinePlannerLib.mrml.logic import plan_in_scene
 
         params = {
-            "segmentation": dataclasses.asdict(toLibParameters(pn.segmentationParams, PARAMETER_MIRRORS)),
-            "vessels": dataclasses.asdict(toLibParameters(pn.vesselParams, PARAMETER_MIRRORS)),
+            "segmentation": toLibParameters(pn.segmentationParams, PARAMETER_MIRRORS),
+            "vessels": toLibParameters(pn.vesselParams, PARAMETER_MIRRORS),
         }
         if self.lastResult is not None:
             self.lastResult.cleanup()

@@ -19,8 +19,8 @@ import xml.etree.ElementTree as ET
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ("SpinePlanner", "DTITractography", "SyntheticCTCheck")
 PARAMETER_MODULES = tuple(sorted(
-    f"{module}Lib.{path.stem}" for module in MODULES
-    for path in (REPO / module / f"{module}Lib").glob("*.py") if path.stem == "params" or path.stem.endswith("_params")))
+    ".".join(path.relative_to(REPO / module).with_suffix("").parts) for module in MODULES
+    for path in (REPO / module / f"{module}Lib").rglob("*.py") if path.stem == "params" or path.stem.endswith("_params")))
 """Lib modules holding the parameter dataclasses the shells mirror."""
 
 

@@ -17,6 +17,7 @@ from scipy import ndimage
 from SpinePlannerLib.core.dwi_io import DiffusionData
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_mask_like, world_overlap_fraction
+from SpinePlannerLib.core.params import to_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.measurement.lesion import dilate_mm
 from SpinePlannerLib.planning.context import Progress, no_progress
@@ -103,7 +104,7 @@ class TractographyResult:
                 "stopping": f"DTI FA < {self.params.tracking.fa_stop:g} or outside the canal mask",
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             },
-            "parameters": self.params.as_dict(),
+            "parameters": to_dict(self.params),
         }
         return out
 
@@ -119,7 +120,7 @@ def unavailable_section(reliability: Reliability, reason: str, params: Tractogra
         "fa_peritumoral": None, "fa_cord_reference": None, "md_tumor": None, "setzer_type": None,
         "pattern": s.pattern, "resectability": s.resectability, "confidence": None, "rule": s.rule,
         "evidence": {"acquisition": reliability.evidence(), "not_tracked": reason}, "per_level": [],
-        "parameters": params.as_dict(),
+        "parameters": to_dict(params),
     }
 
 
@@ -153,9 +154,9 @@ def prepare_masks(dwi: DiffusionData, cord: Volume, tumor: Volume | None = None,
     """
     ref = dwi.volume.with_array(np.zeros(dwi.volume.shape3, np.uint8), name="dwi_grid")
     if cord is None or not np.any(cord.array):
-        raise InputError("--cord-seg", "the cord mask is empty; tractography needs the cord (seed and fit region)")
+        raise InputError("cord segmentation", "the cord mask is empty; tractography needs the cord (seed and fit region)")
     if world_overlap_fraction(cord, ref) <= 0.0:
-        raise InputError("--cord-seg", "the cord mask does not overlap the DWI in world (RAS) coordinates; "
+        raise InputError("cord segmentation", "the cord mask does not overlap the DWI in world (RAS) coordinates; "
                          "check that both come from the same subject and session")
     cord_b = cord.with_array(cord.array > 0)
     if tumor is not None and np.any(tumor.array):
@@ -164,7 +165,7 @@ def prepare_masks(dwi: DiffusionData, cord: Volume, tumor: Volume | None = None,
     canal_ref = cord.with_array(dilate_mm(cord_b, canal_margin_mm).astype(np.uint8), name="canal")
     canal = _to_grid(canal_ref, ref)
     if not canal.array.any():
-        raise InputError("--cord-seg", "the cord mask covers no voxel of the DWI grid (no overlap in world "
+        raise InputError("cord segmentation", "the cord mask covers no voxel of the DWI grid (no overlap in world "
                          "coordinates, or the cord is far thinner than a DWI voxel)")
     seed_src = seed_roi if seed_roi is not None else cord
     seed = _to_grid(seed_src, ref)
@@ -254,26 +255,3 @@ def analyze(dwi: DiffusionData, cord: Volume, tumor: Volume | None = None, *,
     seconds["relationship"] = time.perf_counter() - t2
     progress(1.0, f"Setzer type {result.setzer.setzer_type}")
     return result
-
-
-def write_tract_files(result: TractographyResult, folder, *, stem: str = "cord_tracts") -> dict:
-    """Write the streamlines as ``<stem>.trx``, ``.tck`` and ``.vtp`` (RAS mm) into ``folder``.
-
-    Returns ``{"trx": path, "tck": path, "vtp": path}``; nothing is written without streamlines.
-    """
-    from pathlib import Path
-
-    from .streamline_io import write_tck, write_trx, write_vtp
-
-    folder = Path(folder)
-    if not result.streamlines:
-        return {}
-    folder.mkdir(parents=True, exist_ok=True)
-    dps = result.per_streamline()
-    point_fa = result.point_fa()
-    return {
-        "trx": write_trx(folder / f"{stem}.trx", result.streamlines, result.tensors.affine, result.tensors.fa.shape,
-                         dps=dps, dpv={"FA": point_fa}),
-        "tck": write_tck(folder / f"{stem}.tck", result.streamlines),
-        "vtp": write_vtp(folder / f"{stem}.vtp", result.streamlines, point_data={"FA": point_fa}, cell_data=dps),
-    }

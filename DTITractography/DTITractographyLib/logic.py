@@ -31,7 +31,8 @@ from SpinePlannerLib.mrml.volumes import (
 )
 from SpinePlannerLib.planning.context import Progress, no_progress
 
-from .analysis import TractographyResult, analyze, write_tract_files
+from .analysis import TractographyResult, analyze
+from .mrml_tract_files import write_tract_files
 from .mrml_tracts import build_tractography_nodes
 from .params import TractographyParams
 
@@ -100,7 +101,7 @@ def _mask_from_segment(seg_node, segment: str, *, name: str) -> Volume:
     return vol.with_array((vol.array > 0).astype(np.uint8))
 
 
-def run_tractography(scene_or_core, dwi, cord_mask, tumor_mask=None, params: TractographyParams | dict | None = None,
+def run_tractography(scene_or_core, dwi, cord_mask, tumor_mask=None, params: TractographyParams | None = None,
                      progress: Progress = no_progress, *, seed_roi=None, vertebrae=None, level_names=None,
                      output_dir=None, add_nodes: bool = True, color_by: str = "direction",
                      tubes: bool = False) -> TractographyRun:
@@ -111,7 +112,7 @@ def run_tractography(scene_or_core, dwi, cord_mask, tumor_mask=None, params: Tra
     scene_or_core : vtkMRMLScene or headless core (``.scene``)
     dwi : vtkMRMLDiffusionWeightedVolumeNode or DiffusionData
     cord_mask, tumor_mask, seed_roi : mask inputs (see module docstring); tumor and ROI optional
-    params : TractographyParams or nested dict of overrides
+    params : TractographyParams or None (defaults)
     progress : ``progress(fraction, message)``
     vertebrae, level_names : optional level map (Volume or node) and index -> name
     output_dir : folder for ``cord_tracts.trx/.tck/.vtp``; nothing written when None
@@ -124,8 +125,7 @@ def run_tractography(scene_or_core, dwi, cord_mask, tumor_mask=None, params: Tra
         Unusable inputs (fewer than 6 directions, masks not overlapping the DWI, ...).
     """
     scene = _scene_of(scene_or_core)
-    if not isinstance(params, TractographyParams):
-        params = TractographyParams.from_dict(params)
+    params = params if params is not None else TractographyParams()
     data = dwi if isinstance(dwi, DiffusionData) else diffusion_data_from_node(dwi)
     cord = mask_from_input(cord_mask, name="cord")
     if cord is None:

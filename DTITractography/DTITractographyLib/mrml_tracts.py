@@ -16,7 +16,7 @@ from vtk.util import numpy_support
 
 from SpinePlannerLib.mrml.volumes import add_volume_node, set_node_geometry
 
-from .streamline_io import streamlines_to_polydata
+from .mrml_tract_files import streamlines_to_polydata
 from .tensor_fit import TensorMaps
 
 FIBER_BUNDLE_CLASS = "vtkMRMLFiberBundleNode"
@@ -40,7 +40,7 @@ def add_tract_model(scene, streamlines, *, name: str = "Cord tracts", point_fa=N
         ``direction`` (RGB of the local tangent), ``fa`` (rainbow 0..1) or ``solid``.
     tubes : bool
         Replace the polylines by tubes of :data:`TUBE_RADIUS_MM` (a surface model, for 3D
-        printing or AR; the files written by ``streamline_io`` always keep the polylines).
+        printing or AR; the files written by ``mrml_tract_files`` always keep the polylines).
     use_fiber_bundle : bool, optional
         Force or forbid a SlicerDMRI fiber bundle node; default: when the class is registered.
 

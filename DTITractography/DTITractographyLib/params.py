@@ -4,12 +4,13 @@ Every threshold here is a documented, adjustable setting tuned on the project's 
 phantoms; none is a published clinical cut-off (CLINICAL.md §3: only the Setzer type
 definitions and the "about 12-15 directions / 5 mm slices / low SNR" guidance are published).
 The stage reads overrides from ``ctx.params["tractography"]`` as a nested dict, e.g.
-``{"tracking": {"seeds_per_voxel": 2}, "setzer": {"entering_type2": 0.1}}``.
+``{"tracking": {"seeds_per_voxel": 2}, "setzer": {"entering_type2": 0.1}}``, with
+:func:`SpinePlannerLib.core.params.from_dict`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from SpinePlannerLib.core.param_checks import (
     check_fraction,
@@ -227,29 +228,3 @@ class TractographyParams:
     relationship: RelationshipParams = field(default_factory=RelationshipParams)
     setzer: SetzerParams = field(default_factory=SetzerParams)
     reliability: ReliabilityParams = field(default_factory=ReliabilityParams)
-
-    @classmethod
-    def from_dict(cls, overrides: dict | None) -> TractographyParams:
-        """Build from a nested dict ``{"tracking": {...}, ...}``; unknown keys are errors."""
-        overrides = dict(overrides or {})
-        kinds = {f.name: f.default_factory for f in fields(cls)}
-        unknown = set(overrides) - set(kinds)
-        if unknown:
-            raise ValueError(f"unknown tractography parameter group(s) {sorted(unknown)}; "
-                             f"expected {sorted(kinds)}")
-        groups = {}
-        for name, factory in kinds.items():
-            group_cls = type(factory())
-            values = overrides.get(name) or {}
-            if isinstance(values, group_cls):
-                groups[name] = values
-                continue
-            names = {f.name for f in fields(group_cls)}
-            bad = set(values) - names
-            if bad:
-                raise ValueError(f"unknown {name} parameter(s) {sorted(bad)}; expected {sorted(names)}")
-            groups[name] = group_cls(**values)
-        return cls(**groups)
-
-    def as_dict(self) -> dict:
-        return asdict(self)

@@ -93,10 +93,10 @@ def check_gradient_scheme(dwi: DiffusionData) -> None:
     """Raise :class:`InputError` when no tensor can be fitted (fewer than 6 directions)."""
     n = dwi.n_directions
     if n < MIN_DIRECTIONS_FOR_TENSOR:
-        raise InputError("--dwi", f"only {n} distinct gradient direction(s); a diffusion tensor needs at "
+        raise InputError("dwi", f"only {n} distinct gradient direction(s); a diffusion tensor needs at "
                          f"least {MIN_DIRECTIONS_FOR_TENSOR} (and tractography about 12 or more)")
     if len(dwi.bvals) != dwi.volume.array.shape[3] or len(dwi.bvecs_ras) != len(dwi.bvals):
-        raise InputError("--bval/--bvec", f"{len(dwi.bvals)} b-values and {len(dwi.bvecs_ras)} directions for "
+        raise InputError("bval/bvec", f"{len(dwi.bvals)} b-values and {len(dwi.bvecs_ras)} directions for "
                          f"{dwi.volume.array.shape[3]} volumes")
 
 
@@ -178,7 +178,7 @@ def fit_tensors(dwi: DiffusionData, mask: np.ndarray, *, params: TensorFitParams
     if mask.shape != dwi.volume.shape3:
         raise ValueError(f"mask shape {mask.shape} differs from the DWI grid {dwi.volume.shape3}")
     if not mask.any():
-        raise InputError("--cord-seg", "the cord mask covers no voxel of the DWI")
+        raise InputError("cord segmentation", "the cord mask covers no voxel of the DWI")
     gtab = gradient_table_voxel(dwi)
     data = dwi.volume.array
     b0 = data[..., gtab.b0s_mask].mean(axis=-1).astype(np.float32)
@@ -190,7 +190,7 @@ def fit_tensors(dwi: DiffusionData, mask: np.ndarray, *, params: TensorFitParams
         kwargs = {}
         if params.method == "RT":
             if sigma is None:
-                raise InputError("--dwi", "robust (RESTORE) fitting needs more volumes than the 7 tensor "
+                raise InputError("dwi", "robust (RESTORE) fitting needs more volumes than the 7 tensor "
                                  "unknowns to estimate the noise; use WLS")
             kwargs["sigma"] = sigma
         dipy_method = {"RT": "RESTORE"}.get(params.method, params.method)

@@ -38,7 +38,7 @@ from .masks import crop_volume, padded
 from .params import CheckParams
 from .registration import RegistrationResult, moved, register_ct_to_sct
 
-DEFAULT_NAMES = {"ct": "--ct", "sct": "--sct", "roi": "--tumor-seg", "gre": "--swi"}
+DEFAULT_NAMES = {"ct": "ct", "sct": "sct", "roi": "tumor segmentation", "gre": "swi"}
 
 CALCIFIED_HU_RATIONALE = ("130 HU is the Agatston coronary-calcium threshold, used as a convention for "
                           "calcium-dense voxels, not as a validated cut-off for spinal tumours")
@@ -114,6 +114,91 @@ def _labels_on(label: Volume | None, target: Volume) -> np.ndarray | None:
     return resample(label, target.affine, target.shape3, order=0, cval=0) > 0
 
 
+def _align(ct: Volume | None, sct: Volume, gre: Volume | None, centroid, roi_frame: str, p: CheckParams,
+           progress: Progress):
+    """Register the CT to the synthetic CT and bring the images into the ROI's frame (no CT: as given).
+
+    Returns ``(registration, to_roi, sct_w, gre_w, ct_w)`` (``ct_w`` cropped to the overlap)."""
+    registration = None
+    to_roi = np.eye(4)
+    sct_w, gre_w, ct_w = sct, gre, None
+    if ct is not None:
+        progress(0.05, "aligning CT to synthetic CT")
+        # the lesion centre is in the ROI's frame; for roi_frame="ct" it serves as the focus in the
+        # synthetic CT's frame too (frames agree to the headers' accuracy, well within the focus radius)
+        registration = register_ct_to_sct(ct, sct, params=p.registration, focus_ras=centroid,
+                                          progress=lambda f, m: progress(0.05 + 0.4 * f, m))
+        t = registration.ct_to_sct_ras
+        if roi_frame == "mri":
+            to_roi = t
+            ct_w = moved(ct, t)
+        else:
+            inv = np.linalg.inv(t)
+            ct_w = ct
+            sct_w = moved(sct, inv)
+            gre_w = moved(gre, inv) if gre is not None else None
+        ct_w = crop_to_overlap(ct_w, sct_w)
+    return registration, to_roi, sct_w, gre_w, ct_w
+
+
+def _compare_on_ct(roi: Volume, ct_w: Volume, sct_w: Volume, sct_stats, vertebrae, axis, names: dict, p: CheckParams,
+                   notes: list[str], progress: Progress):
+    """Lesion statistics on the CT, bone agreement, CT - sCT difference and the hyperdense voxels
+    the synthetic CT misses. Returns ``(ct_stats, bone, difference, flagged, calcification)``."""
+    roi_ct = _carry_roi(roi, ct_w, names["ct"], "CT")
+    roi_ml = float(np.count_nonzero(roi.array)) * roi.voxel_volume_ml
+    ct_ml = float(np.count_nonzero(roi_ct.array)) * ct_w.voxel_volume_ml
+    if ct_ml < 0.8 * roi_ml:
+        notes.append(f"only {100 * ct_ml / roi_ml:.0f} % of the tumour ROI lies inside the CT (after "
+                     "alignment): the CT values describe part of the lesion")
+    vert_ct = _labels_on(vertebrae, ct_w)
+    sct_on_ct = resample(sct_w, ct_w.affine, ct_w.shape3, order=1, cval=np.nan)
+    ct_stats = measure_lesion(ct_w, roi_ct, axis=axis, params=p.lesion, cutoffs=p.classes,
+                              exclude_from_surroundings=vert_ct)
+    progress(0.75, "bone agreement")
+    bone = bone_agreement(ct_w, sct_on_ct, vertebrae=vert_ct, lesion=roi_ct.array > 0, params=p.bone)
+    diff = ct_w.array.astype(np.float32) - sct_on_ct.astype(np.float32)
+    difference = ct_w.with_array(np.nan_to_num(diff, nan=0.0).astype(np.float32), name="CT minus sCT")
+    sct_hyper_on_ct = resample_mask_like(sct_stats.hyperdense, ct_w).array > 0
+    flagged_arr = (ct_stats.hyperdense.array > 0) & ~sct_hyper_on_ct
+    flagged = ct_w.with_array(flagged_arr.astype(np.uint8), name="sCT disagreement")
+    calcification = ct_stats.calcified
+    return ct_stats, bone, difference, flagged, calcification
+
+
+def _section(ct_stats, sct_stats, disagrees: bool, flags, bone, registration, verdict, hint, voids, reasons,
+             roi: Volume, roi_frame: str, axis, p: CheckParams) -> dict:
+    """The plan.json ``synthetic_ct_check`` section."""
+    return {
+        "ct": ct_stats.as_dict() if ct_stats is not None else None,
+        "sct": sct_stats.as_dict(),
+        "disagreement": bool(disagrees),
+        "flags": [f.as_dict() for f in flags],
+        "bone": bone.as_dict() if bone is not None else
+        {"mae_hu": None, "bias_hu": None, "n_voxels": 0, "source": "none", "reason": "no CT"},
+        "registration": registration.as_dict() if registration is not None else
+        {"method": "none (no CT)", "residual_mm": None},
+        "verdict": verdict,
+        "approach_hint": hint,
+        "mri_calcification": voids.as_dict() if voids is not None else None,
+        "reliable": not reasons,
+        "reasons": reasons,
+        "roi": {"frame": roi_frame, "volume_ml": round(float(np.count_nonzero(roi.array)) * roi.voxel_volume_ml, 3),
+                "cord_axis_ras": [round(float(v), 4) for v in axis]},
+        "settings": {
+            "calcified_hu": p.lesion.calcified_hu,
+            "calcified_hu_rationale": CALCIFIED_HU_RATIONALE,
+            "visibility": (f"visible when the ROI part at least {p.lesion.visibility_contrast_hu:g} HU above the "
+                           f"surrounding soft tissue is >= {p.lesion.min_visible_volume_mm3:g} mm^3 (setting)"),
+            "class_cutoffs": {"faint_mean_hu": p.classes.faint_mean_hu, "partial_mean_hu": p.classes.partial_mean_hu,
+                              "dense_mean_hu": p.classes.dense_mean_hu, "faint_fraction": p.classes.faint_fraction,
+                              "partial_fraction": p.classes.partial_fraction},
+            "class_rule": p.classes.describe(),
+            "density_difference_hu": p.flags.density_difference_hu,
+        },
+    }
+
+
 def check_synthetic_ct(sct: Volume, roi: Volume, *, ct: Volume | None = None, gre: Volume | None = None,
                        gre_sequence: str = "gre", vertebrae: Volume | None = None, cord: Volume | None = None,
                        cord_axis_ras=None, roi_frame: str = "mri", compartment: str | None = None,
@@ -171,51 +256,16 @@ def check_synthetic_ct(sct: Volume, roi: Volume, *, ct: Volume | None = None, gr
     p = params
     notes: list[str] = []
 
-    registration = None
-    to_roi = np.eye(4)
-    sct_w, gre_w, ct_w = sct, gre, None
-    if ct is not None:
-        progress(0.05, "aligning CT to synthetic CT")
-        # the lesion centre is in the ROI's frame; for roi_frame="ct" it serves as the focus in the
-        # synthetic CT's frame too (frames agree to the headers' accuracy, well within the focus radius)
-        registration = register_ct_to_sct(ct, sct, params=p.registration, focus_ras=centroid,
-                                          progress=lambda f, m: progress(0.05 + 0.4 * f, m))
-        t = registration.ct_to_sct_ras
-        if roi_frame == "mri":
-            to_roi = t
-            ct_w = moved(ct, t)
-        else:
-            inv = np.linalg.inv(t)
-            ct_w = ct
-            sct_w = moved(sct, inv)
-            gre_w = moved(gre, inv) if gre is not None else None
-        ct_w = crop_to_overlap(ct_w, sct_w)
+    registration, to_roi, sct_w, gre_w, ct_w = _align(ct, sct, gre, centroid, roi_frame, p, progress)
 
     progress(0.5, "lesion statistics")
     roi_sct = _carry_roi(roi, sct_w, names["sct"], "synthetic CT")
     sct_stats = measure_lesion(sct_w, roi_sct, axis=axis, params=p.lesion, cutoffs=p.classes,
                                exclude_from_surroundings=_labels_on(vertebrae, sct_w))
-    ct_stats = bone = None
-    difference = flagged = calcification = None
+    ct_stats = bone = difference = flagged = calcification = None
     if ct_w is not None:
-        roi_ct = _carry_roi(roi, ct_w, names["ct"], "CT")
-        roi_ml = float(np.count_nonzero(roi.array)) * roi.voxel_volume_ml
-        ct_ml = float(np.count_nonzero(roi_ct.array)) * ct_w.voxel_volume_ml
-        if ct_ml < 0.8 * roi_ml:
-            notes.append(f"only {100 * ct_ml / roi_ml:.0f} % of the tumour ROI lies inside the CT (after "
-                         "alignment): the CT values describe part of the lesion")
-        vert_ct = _labels_on(vertebrae, ct_w)
-        sct_on_ct = resample(sct_w, ct_w.affine, ct_w.shape3, order=1, cval=np.nan)
-        ct_stats = measure_lesion(ct_w, roi_ct, axis=axis, params=p.lesion, cutoffs=p.classes,
-                                  exclude_from_surroundings=vert_ct)
-        progress(0.75, "bone agreement")
-        bone = bone_agreement(ct_w, sct_on_ct, vertebrae=vert_ct, lesion=roi_ct.array > 0, params=p.bone)
-        diff = ct_w.array.astype(np.float32) - sct_on_ct.astype(np.float32)
-        difference = ct_w.with_array(np.nan_to_num(diff, nan=0.0).astype(np.float32), name="CT minus sCT")
-        sct_hyper_on_ct = resample_mask_like(sct_stats.hyperdense, ct_w).array > 0
-        flagged_arr = (ct_stats.hyperdense.array > 0) & ~sct_hyper_on_ct
-        flagged = ct_w.with_array(flagged_arr.astype(np.uint8), name="sCT disagreement")
-        calcification = ct_stats.calcified
+        ct_stats, bone, difference, flagged, calcification = _compare_on_ct(roi, ct_w, sct_w, sct_stats, vertebrae, axis,
+                                                                           names, p, notes, progress)
     voids = None
     if gre_w is not None:
         progress(0.85, "signal voids on T2*/SWI")
@@ -239,34 +289,8 @@ def check_synthetic_ct(sct: Volume, roi: Volume, *, ct: Volume | None = None, gr
     reasons = [f.message for f in flags if f.code in ("REGISTRATION_RESIDUAL_HIGH", "ROI_NOTE")]
     if ct_stats is None:
         reasons.append("no CT: lesion density on the synthetic CT cannot be checked")
-    section = {
-        "ct": ct_stats.as_dict() if ct_stats is not None else None,
-        "sct": sct_stats.as_dict(),
-        "disagreement": bool(disagrees),
-        "flags": [f.as_dict() for f in flags],
-        "bone": bone.as_dict() if bone is not None else
-        {"mae_hu": None, "bias_hu": None, "n_voxels": 0, "source": "none", "reason": "no CT"},
-        "registration": registration.as_dict() if registration is not None else
-        {"method": "none (no CT)", "residual_mm": None},
-        "verdict": verdict,
-        "approach_hint": hint,
-        "mri_calcification": voids.as_dict() if voids is not None else None,
-        "reliable": not reasons,
-        "reasons": reasons,
-        "roi": {"frame": roi_frame, "volume_ml": round(float(np.count_nonzero(roi.array)) * roi.voxel_volume_ml, 3),
-                "cord_axis_ras": [round(float(v), 4) for v in axis]},
-        "settings": {
-            "calcified_hu": p.lesion.calcified_hu,
-            "calcified_hu_rationale": CALCIFIED_HU_RATIONALE,
-            "visibility": (f"visible when the ROI part at least {p.lesion.visibility_contrast_hu:g} HU above the "
-                           f"surrounding soft tissue is >= {p.lesion.min_visible_volume_mm3:g} mm^3 (setting)"),
-            "class_cutoffs": {"faint_mean_hu": p.classes.faint_mean_hu, "partial_mean_hu": p.classes.partial_mean_hu,
-                              "dense_mean_hu": p.classes.dense_mean_hu, "faint_fraction": p.classes.faint_fraction,
-                              "partial_fraction": p.classes.partial_fraction},
-            "class_rule": p.classes.describe(),
-            "density_difference_hu": p.flags.density_difference_hu,
-        },
-    }
+    section = _section(ct_stats, sct_stats, disagrees, flags, bone, registration, verdict, hint, voids, reasons, roi,
+                       roi_frame, axis, p)
     progress(1.0, "synthetic CT check done")
     return CheckResult(section, ct_stats, sct_stats, bone, registration, voids, flags, difference, flagged,
                        calcification, to_roi)

@@ -1,4 +1,5 @@
-"""Cohort mode: ``spineplan sct-cohort CASES.csv --out DIR`` (L1 + command line glue).
+"""Cohort mode: the synthetic-CT check over a table of cases (the ``spineplan sct-cohort`` command
+is :mod:`SpinePlannerLib.cli.sct_cohort`).
 
 ``CASES`` may also be the output folder of ``spineplan batch``: the same tables are then a view
 of the batch's plans (each plan's ``synthetic_ct_check`` section), nothing is run again.
@@ -177,11 +178,12 @@ def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict
     naming the case.
     """
     from SpinePlannerLib.core.imageio import read_volume
+    from SpinePlannerLib.core.params import from_dict, to_flat_dict
 
     from .check import check_synthetic_ct
     from .params import CheckParams
 
-    params = params if isinstance(params, CheckParams) else CheckParams.from_dict(params)
+    params = from_dict(CheckParams, params, where="synthetic_ct_check")
     rows, sections = [], {}
     for case in cases:
         cid = case["case"]
@@ -204,7 +206,7 @@ def run_cohort(cases: list[dict], *, params=None, progress_factory=None) -> dict
         rows.append(case_row(cid, result.section))
     table, notes = summary_table(rows)
     return {"n_cases": len(rows), "cases": rows, "table": table, "notes": notes,
-            "settings": params.to_flat(), "sections": sections}
+            "settings": to_flat_dict(params), "sections": sections}
 
 
 def write_cohort(result: dict, out_dir) -> dict[str, str]:
@@ -223,52 +225,3 @@ def main_cohort(csv_path, out_dir, *, params=None, progress_factory=None) -> dic
     result = run_cohort(read_cases(csv_path), params=params, progress_factory=progress_factory)
     result["outputs"] = write_cohort(result, out_dir)
     return result
-
-
-def add_cohort_parser(subparsers):
-    """Add the ``sct-cohort`` subcommand to ``spineplan``'s subparsers; returns the parser."""
-    p = subparsers.add_parser(
-        "sct-cohort", help="synthetic CT vs CT over a cohort: per-case table and paired statistics (CSV + JSON)")
-    p.add_argument("cases", metavar="CASES.csv|BATCH_DIR",
-                   help="one row per case: columns ct, sct, roi (paths relative to the CSV); optional case, "
-                        "swi or gre, vertebrae, roi_frame (mri|ct); or the output folder of `spineplan batch` "
-                        "(the tables are read from its plans, nothing is re-run); e.g. cohort/cases.csv")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="folder for the per-case and summary tables (CSV, JSON), e.g. --out cohort_out")
-    p.add_argument("--trust-headers", action="store_true",
-                   help="use the image headers, do not register CT to sCT, e.g. --trust-headers")
-    p.add_argument("--calcified-hu", type=float, metavar="HU",
-                   help="calcified-voxel threshold (default 130 HU, the Agatston convention), e.g. --calcified-hu 130")
-    return p
-
-
-def run_cohort_command(args, progress_factory=None) -> int:
-    """Handler of ``spineplan sct-cohort`` (prints the summary table); returns the exit code 0."""
-    overrides: dict = {}
-    if getattr(args, "trust_headers", False):
-        overrides["trust_headers"] = True
-    if getattr(args, "calcified_hu", None) is not None:
-        overrides["calcified_hu"] = args.calcified_hu
-    try:
-        from .params import CheckParams
-
-        params = CheckParams.from_dict(overrides)
-    except ValueError as exc:
-        raise InputError("sct-cohort options", str(exc)) from None
-    if Path(args.cases).is_dir():  # a view of batch results: the same tables from the plans' checks
-        from SpinePlannerLib.planning.batch.tables import sct_cohort_from_batch
-
-        if overrides:
-            raise InputError("sct-cohort options", "--trust-headers/--calcified-hu apply when checking; a batch "
-                                                   "folder was checked with its plans' settings")
-        result = sct_cohort_from_batch(args.cases)
-        result["outputs"] = write_cohort(result, args.out)
-    else:
-        result = main_cohort(args.cases, args.out, params=params, progress_factory=progress_factory)
-    width = max(len(r["measure"]) for r in result["table"])
-    print(f"{'measure':<{width}}  {'real CT':>10}  {'synthetic CT':>12}  {'p (t)':>8}  {'p (Wilcoxon)':>12}")
-    for r in result["table"]:
-        print(f"{r['measure']:<{width}}  {r['real_ct']:>10}  {r['synthetic_ct']:>12}  {r['p_paired_t']:>8}  "
-              f"{r['p_wilcoxon']:>12}")
-    print(f"tables written to {Path(args.out)} ({', '.join(OUTPUT_FILES.values())})")
-    return 0

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positive
+from SpinePlannerLib.core.params import flat_field_owners
 from SpinePlannerLib.core.registration import RigidRegistrationParams
 
 CLASSES = ("none", "faint", "partial", "dense")
@@ -255,9 +256,10 @@ class FlagParams:
 class CheckParams:
     """All settings of one synthetic-CT check, grouped by operation.
 
-    ``CheckParams.from_dict({...})`` accepts nested groups (``{"lesion": {"calcified_hu": 150}}``)
-    or flat field names (``{"calcified_hu": 150}``); :meth:`to_flat` gives the flat view used by
-    the Slicer parameter node.
+    :func:`SpinePlannerLib.core.params.from_dict` accepts nested groups
+    (``{"lesion": {"calcified_hu": 150}}``), dotted names (``"lesion.calcified_hu"``) and flat field
+    names (``{"calcified_hu": 150}``, see :meth:`expand_shorthands`);
+    :func:`SpinePlannerLib.core.params.to_flat_dict` gives the dotted flat view.
     """
 
     registration: RegistrationParams = field(default_factory=RegistrationParams)
@@ -267,52 +269,19 @@ class CheckParams:
     voids: VoidParams = field(default_factory=VoidParams)
     flags: FlagParams = field(default_factory=FlagParams)
 
-    GROUPS = ("registration", "lesion", "classes", "bone", "voids", "flags")
-
     @classmethod
-    def from_dict(cls, overrides: dict | None) -> CheckParams:
-        """Build from nested, dotted (``"lesion.calcified_hu"``) and/or flat overrides.
-
-        Unknown or ambiguous keys raise ValueError.
-        """
-        overrides = dict(overrides or {})
-        kwargs: dict[str, dict] = {g: {} for g in cls.GROUPS}
-        owners: dict[str, list[str]] = {}
-        for g in cls.GROUPS:
-            for f in dataclasses.fields(_GROUP_TYPES[g]):
-                owners.setdefault(f.name, []).append(g)
-        for key, value in overrides.items():
-            if "." in key and key.split(".", 1)[0] in kwargs:
-                group, name = key.split(".", 1)
-                kwargs[group][name] = value
-            elif key in kwargs:
-                if not isinstance(value, dict):
-                    raise ValueError(f"synthetic_ct_check parameter group {key!r} must be a mapping")
-                kwargs[key].update(value)
-            elif key in owners:
-                if len(owners[key]) > 1:
-                    raise ValueError(f"parameter {key!r} is ambiguous; give it as "
-                                     f"{{'{owners[key][0]}': {{'{key}': ...}}}}")
-                kwargs[owners[key][0]][key] = value
+    def expand_shorthands(cls, data: dict) -> dict:
+        """A flat field name (``{"calcified_hu": 150}``) stands for the one group that has it;
+        a name that two groups have is refused as ambiguous."""
+        owners = flat_field_owners(cls)
+        groups = {f.name for f in dataclasses.fields(cls)}
+        out: dict = {}
+        for key, value in data.items():
+            if key in groups or "." in key or key not in owners:
+                out[key] = value
+            elif len(owners[key]) > 1:
+                raise ValueError(f"parameter {key!r} is ambiguous; give it as "
+                                 f"{{'{owners[key][0]}': {{'{key}': ...}}}}")
             else:
-                raise ValueError(f"unknown synthetic_ct_check parameter {key!r}")
-        built = {}
-        for g in cls.GROUPS:
-            valid = {f.name for f in dataclasses.fields(_GROUP_TYPES[g])}
-            bad = set(kwargs[g]) - valid
-            if bad:
-                raise ValueError(f"unknown {g} parameter(s): {', '.join(sorted(bad))}")
-            built[g] = _GROUP_TYPES[g](**kwargs[g])
-        return cls(**built)
-
-    def to_flat(self) -> dict:
-        """``{"group.field": value}`` for every setting (unambiguous flat view)."""
-        out = {}
-        for g in self.GROUPS:
-            for k, v in dataclasses.asdict(getattr(self, g)).items():
-                out[f"{g}.{k}"] = v
+                out[f"{owners[key][0]}.{key}"] = value
         return out
-
-
-_GROUP_TYPES = {"registration": RegistrationParams, "lesion": LesionParams, "classes": ClassCutoffs,
-                "bone": BoneParams, "voids": VoidParams, "flags": FlagParams}

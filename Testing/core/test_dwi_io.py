@@ -118,10 +118,10 @@ def _simple_dwi(tmp_path, bvals, n_vols=None, b0_value=1000.0):
 @pytest.mark.parametrize(
     ("bvals", "n_vols", "b0_value", "option", "words"),
     [
-        ([0, 800, 800, 800], 5, 1000.0, "--bval", "has 4 values but the DWI has 5"),
-        ([0, 0.8, 0.8, 0.8], None, 1000.0, "--bval", "wrong unit"),
-        ([0, 800, 800, 800], None, 0.0, "--dwi", "all zero"),
-        ([0, 0, 0, 0], None, 1000.0, "--bval", "all b-values are 0"),
+        ([0, 800, 800, 800], 5, 1000.0, "bval", "has 4 values but the DWI has 5"),
+        ([0, 0.8, 0.8, 0.8], None, 1000.0, "bval", "wrong unit"),
+        ([0, 800, 800, 800], None, 0.0, "dwi", "all zero"),
+        ([0, 0, 0, 0], None, 1000.0, "bval", "all b-values are 0"),
     ],
 )
 def test_bad_gradient_tables_are_rejected_with_the_input_named(tmp_path, bvals, n_vols, b0_value, option, words):

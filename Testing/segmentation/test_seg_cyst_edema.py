@@ -14,11 +14,12 @@ from segcases import plan_phantom
 
 from SpinePlannerLib.core.geometry import resample_like, resample_mask_like
 from SpinePlannerLib.core.imageio import read_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.phantom.case import PHANTOM_KINDS, generate_phantom
 from SpinePlannerLib.planning.plan_schema import validate_plan
 from SpinePlannerLib.segmentation.common import dice
 from SpinePlannerLib.segmentation.cyst_edema import NEEDS_T1, NEEDS_T1C, segment_cyst_edema
-from SpinePlannerLib.segmentation.params import CystEdemaParams, segmentation_params_from_dict
+from SpinePlannerLib.segmentation.params import CystEdemaParams, SegmentationParams
 
 KIND = "intramedullary-cystic"
 ROLES = ("t2", "t1", "t1c")
@@ -168,9 +169,9 @@ def test_cystic_kind_is_last_deterministic_and_varies_with_the_seed(phantom_dir)
 
 
 def test_cyst_edema_parameters_are_validated_and_read_from_the_segmentation_section():
-    params = segmentation_params_from_dict({"cyst_edema": {"min_cyst_ml": 0.1, "adjoin_mm": 4.0}})
+    params = from_dict(SegmentationParams, {"cyst_edema": {"min_cyst_ml": 0.1, "adjoin_mm": 4.0}})
     assert params.cyst_edema.min_cyst_ml == 0.1 and params.cyst_edema.adjoin_mm == 4.0
     with pytest.raises(ValueError, match="fluid_fraction_t2"):
         CystEdemaParams(fluid_fraction_t2=1.5)
     with pytest.raises(ValueError, match="unknown parameter"):
-        segmentation_params_from_dict({"cyst_edema": {"no_such": 1}})
+        from_dict(SegmentationParams, {"cyst_edema": {"no_such": 1}})

@@ -130,7 +130,7 @@ def test_seed_in_air_is_an_input_error(shared_data):
     air = np.unravel_index(np.argmin(ndimage.uniform_filter(t2.array.astype(float), size=7)), t2.shape3)
     ctx = load_case(CaseInputs(images={"t2": str(t2_path)}, tumor_seed_ras=tuple(t2.ijk_to_ras(air))))
     ctx.plan = new_plan(ctx)
-    with pytest.raises(InputError, match="--tumor-seed: the point lies in background"):
+    with pytest.raises(InputError, match="tumor seed: the point lies in background"):
         run_stages(ctx, only=["segmentation"])
 
 

@@ -64,7 +64,7 @@ def test_seed_in_air_is_an_input_error(scene):
     vol, _, pts = scene
     with pytest.raises(InputError) as err:
         grow_tumor(vol, pts["air"])
-    assert err.value.name == "--tumor-seed"
+    assert err.value.name == "tumor seed"
     assert "background" in err.value.problem
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from SpinePlannerLib.core.imageio import read_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.segmentation.common import dice, labels_to_grid
-from SpinePlannerLib.segmentation.params import VertebraeParams, segmentation_params_from_dict
+from SpinePlannerLib.segmentation.params import SegmentationParams, VertebraeParams
 from SpinePlannerLib.segmentation.vertebrae_ct import segment_vertebrae_ct
 
 TOTALSEG_LABELS = {"L2": 30, "L1": 31, "T12": 32, "T11": 33}
@@ -105,7 +106,7 @@ def test_anchor_parameters_are_validated():
         VertebraeParams(anchor_level="L1")
     with pytest.raises(ValueError, match="C1..S5"):
         VertebraeParams(anchor_level="L9", anchor_ras=(0, 0, 0))
-    p = segmentation_params_from_dict({"anchor": {"level": "t12", "ras": [1, 2, 3]}})
+    p = from_dict(SegmentationParams, {"anchor": {"level": "t12", "ras": [1, 2, 3]}})
     assert p.vertebrae.anchor_level == "T12" and p.vertebrae.anchor_ras == (1.0, 2.0, 3.0)
     with pytest.raises(ValueError, match="unknown parameter"):
-        segmentation_params_from_dict({"cord": {"no_such_setting": 1}})
+        from_dict(SegmentationParams, {"cord": {"no_such_setting": 1}})

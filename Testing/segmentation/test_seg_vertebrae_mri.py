@@ -17,6 +17,7 @@ import pytest
 from segcases import plan_phantom
 
 from SpinePlannerLib.core.imageio import read_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.phantom.anatomy import body_shape, build_anatomy
 from SpinePlannerLib.phantom.case import GRIDS
@@ -24,7 +25,7 @@ from SpinePlannerLib.phantom.raster import Lattice
 from SpinePlannerLib.planning.plan_schema import validate_plan
 from SpinePlannerLib.segmentation.common import dice, labels_to_grid
 from SpinePlannerLib.segmentation.cord import segment_cord
-from SpinePlannerLib.segmentation.params import VertebraeMRIParams, segmentation_params_from_dict
+from SpinePlannerLib.segmentation.params import SegmentationParams, VertebraeMRIParams
 from SpinePlannerLib.segmentation.vertebrae_mri import (
     STEP_MM,
     _replaced_bodies,
@@ -249,7 +250,7 @@ def test_bad_inputs_and_parameters_are_rejected():
         segment_vertebrae_mri(vol, contrast="t1", centerline_ras=np.zeros((1, 3)))
     with pytest.raises(ValueError, match="disc_search_mm"):
         VertebraeMRIParams(disc_search_mm=(30.0, 20.0))
-    p = segmentation_params_from_dict({"vertebrae_mri": {"band_depth_mm": 8.0, "disc_search_mm": [10, 30]}})
+    p = from_dict(SegmentationParams, {"vertebrae_mri": {"band_depth_mm": 8.0, "disc_search_mm": [10, 30]}})
     assert p.vertebrae_mri.band_depth_mm == 8.0 and p.vertebrae_mri.disc_search_mm == (10, 30)
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.plan_schema import validate_plan
 from SyntheticCTCheckLib.check import check_synthetic_ct
@@ -106,7 +107,7 @@ def test_density_difference_setting_decides_the_density_flag(faint):
     c = faint  # CT about 108 HU vs synthetic CT 12 HU: a difference of about 96 HU
 
     def codes(threshold):
-        params = CheckParams.from_dict({"density_difference_hu": threshold, "critical_difference_hu": 300.0})
+        params = from_dict(CheckParams, {"density_difference_hu": threshold, "critical_difference_hu": 300.0})
         s = check_synthetic_ct(c["sct"], c["roi"], ct=c["ct"], params=params).section
         assert s["settings"]["density_difference_hu"] == threshold
         return _codes(s)

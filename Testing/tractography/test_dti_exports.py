@@ -6,14 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from DTITractographyLib.analysis import analyze, write_tract_files
-from DTITractographyLib.streamline_io import (
-    direction_colors,
-    read_tck,
-    read_trx,
-    read_vtp,
-    streamlines_to_polydata,
-)
+from DTITractographyLib.analysis import analyze
+from DTITractographyLib.mrml_tract_files import read_vtp, streamlines_to_polydata, write_tract_files
+from DTITractographyLib.streamline_io import direction_colors, read_tck, read_trx
 from DTITractographyLib.synthetic import make_synthetic_cord
 
 TOL_MM = 1e-4

@@ -10,6 +10,7 @@ from vtk.util import numpy_support
 
 from DTITractographyLib.logic import add_dwi_node, diffusion_data_from_node, run_tractography
 from DTITractographyLib.mrml_tracts import add_tract_model
+from DTITractographyLib.params import TrackingParams, TractographyParams
 from DTITractographyLib.synthetic import make_synthetic_cord
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.mrml.headless import load_scene_from_mrb
@@ -49,7 +50,7 @@ def test_run_tractography_from_nodes_adds_maps_tensor_and_tract_model(core, case
     seg = add_segmentation_from_masks(core.scene, core.logics, ref, {"tumor": case.tumor}, name="seg",
                                       closed_surface=False)
     calls = []
-    run = run_tractography(core, dwi_node, cord_node, (seg, "tumor"), {"tracking": {"seeds_per_voxel": 1}},
+    run = run_tractography(core, dwi_node, cord_node, (seg, "tumor"), TractographyParams(tracking=TrackingParams(seeds_per_voxel=1)),
                            lambda f, m: calls.append(f), output_dir=tmp_path)
     assert run.section["setzer_type"] == 2
     assert calls and calls[-1] == 1.0 and all(0 <= f <= 1 for f in calls)

@@ -10,6 +10,7 @@ import pytest
 from SpinePlannerLib.planning.context import PlanContext, StageSkipped
 from SpinePlannerLib.planning.plan_schema import plan_schema, validate_plan
 from SpinePlannerLib.vessels.analysis import NOT_DETECTABLE, ROLE_FEEDER, analyze_vessels
+from SpinePlannerLib.vessels.params import VesselParams
 from SpinePlannerLib.vessels.synthetic import oblique_grid, synthetic_cta
 
 
@@ -143,7 +144,7 @@ def test_run_vessels_on_mrml_nodes_matches_the_library(case, core):
     angio_node = add_volume_node(core.scene, case.angio, name="angio")
     tumor_node = add_volume_node(core.scene, case.tumor, name="tumor", labelmap=True)
     cord_node = add_volume_node(core.scene, case.cord, name="cord", labelmap=True)
-    result, nodes = run_vessels(core, angio_node, tumor_node, {"feeder_margin_mm": 3.0}, cord=cord_node)
+    result, nodes = run_vessels(core, angio_node, tumor_node, VesselParams(feeder_margin_mm=3.0), cord=cord_node)
     direct = analyze_vessels(case.angio, tumor=case.tumor, cord=case.cord)
     a = [f.entry_ras for f in result.feeders]
     b = [f.entry_ras for f in direct.feeders]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.vessels.analysis import NOT_DETECTABLE, ROLE_ASA, ROLE_FEEDER, analyze_vessels
 from SpinePlannerLib.vessels.params import VesselParams
 from SpinePlannerLib.vessels.synthetic import oblique_grid, synthetic_cta
@@ -193,4 +194,4 @@ def test_invalid_parameters_are_rejected(bad):
 
 def test_unknown_parameter_override_is_named():
     with pytest.raises(ValueError, match="feeder_margin"):
-        VesselParams.from_dict({"feeder_margin": 3.0})
+        from_dict(VesselParams, {"feeder_margin": 3.0})

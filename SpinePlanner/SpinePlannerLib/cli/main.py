@@ -20,6 +20,26 @@ IMAGE_ROLES = tuple(r for r in ROLES if r != "dwi")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
+FLAGS = {"params": "--params", "level anchor": "--level-anchor", "tumor seed": "--tumor-seed",
+         "tumor segmentation": "--tumor-seg", "cord segmentation": "--cord-seg", "bval": "--bval",
+         "bvec": "--bvec", "dwi": "--dwi", "swi": "--swi", "gre": "--gre",
+         **{role: f"--{role}" for role in IMAGE_ROLES}}
+"""Input names the Lib raises (:class:`InputError` ``name``: the quantity) -> this CLI's flags."""
+
+
+def flag_for(name: str) -> str:
+    """The CLI's own name for an input the Lib names by quantity (``"tumor seed"`` -> ``--tumor-seed``);
+    ``"bval/bvec"`` -> ``--bval/--bvec``; anything else (a file path, a cohort case) unchanged."""
+    parts = name.split("/")
+    if all(p in FLAGS for p in parts):
+        return "/".join(FLAGS[p] for p in parts)
+    return name
+
+
+def error_line(exc: InputError) -> str:
+    """One line for stderr naming the input by its flag."""
+    return f"spineplan: error: {flag_for(exc.name)}: {exc.problem}"
+
 
 class _ArgParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors are bad input too: exit 2, one line
@@ -111,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--seed", type=_seed_int, default=0, metavar="N",
                     help="random seed, 0..2^32-1 (default 0): same seed, byte-identical files; e.g. --seed 3")
 
-    from SyntheticCTCheckLib.cohort import add_cohort_parser
+    from SpinePlannerLib.cli import sct_cohort
 
-    add_cohort_parser(sub)
+    sct_cohort.add_parser(sub)
     _add_command_modules(sub)
     return p
 
@@ -212,9 +232,9 @@ def _dispatch(args) -> int:
     if getattr(args, "run", None) is not None:  # subcommands in their own cli/<command>.py
         return args.run(args, progress)
     if args.command == "sct-cohort":
-        from SyntheticCTCheckLib.cohort import run_cohort_command
+        from SpinePlannerLib.cli import sct_cohort
 
-        return run_cohort_command(args, progress)
+        return sct_cohort.run(args, progress)
     return EXIT_INTERNAL
 
 
@@ -230,7 +250,7 @@ def main(argv=None) -> int:
             args = build_parser().parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
             return _dispatch(args)
     except InputError as exc:
-        print(f"spineplan: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("spineplan: interrupted; the output folder was left as it was", file=sys.stderr)

@@ -96,42 +96,42 @@ def read_bvals_bvecs(bval_path, bvec_path, n_volumes: int) -> tuple[np.ndarray, 
     try:
         bvals = np.loadtxt(bval_path, dtype=float).ravel()
     except (OSError, ValueError) as exc:
-        raise InputError("--bval", f"cannot read b-values from {bval_path} ({exc})") from None
+        raise InputError("bval", f"cannot read b-values from {bval_path} ({exc})") from None
     try:
         bvecs = np.loadtxt(bvec_path, dtype=float, ndmin=2)
     except (OSError, ValueError) as exc:
-        raise InputError("--bvec", f"cannot read gradient directions from {bvec_path} ({exc})") from None
+        raise InputError("bvec", f"cannot read gradient directions from {bvec_path} ({exc})") from None
     if bvecs.shape[0] == 3 and bvecs.shape[1] != 3:
         bvecs = bvecs.T
     elif bvecs.shape == (3, 3):
         pass  # ambiguous but symmetric in meaning only if one layout; assume one row per volume
     if bvecs.ndim != 2 or bvecs.shape[1] != 3:
-        raise InputError("--bvec", f"expected 3 rows or 3 columns, got shape {bvecs.shape}")
+        raise InputError("bvec", f"expected 3 rows or 3 columns, got shape {bvecs.shape}")
     if len(bvals) != n_volumes:
-        raise InputError("--bval", f"has {len(bvals)} values but the DWI has {n_volumes} volumes")
+        raise InputError("bval", f"has {len(bvals)} values but the DWI has {n_volumes} volumes")
     if len(bvecs) != n_volumes:
-        raise InputError("--bvec", f"has {len(bvecs)} directions but the DWI has {n_volumes} volumes")
+        raise InputError("bvec", f"has {len(bvecs)} directions but the DWI has {n_volumes} volumes")
     return bvals, bvecs
 
 
 def validate_dwi(dwi: DiffusionData, name: str) -> DiffusionData:
     """Reject unusable gradient tables and b0 volumes with an :class:`InputError` naming the input."""
     if dwi.bvals.min() < 0:
-        raise InputError("--bval", "negative b-values")
+        raise InputError("bval", "negative b-values")
     dw = dwi.bvals > B0_THRESHOLD
     if not np.any(dw):
         if dwi.bvals.max() > 0:
-            raise InputError("--bval", f"largest b-value is {dwi.bvals.max():g}: looks like the wrong unit "
+            raise InputError("bval", f"largest b-value is {dwi.bvals.max():g}: looks like the wrong unit "
                              "(expected s/mm^2, e.g. 800, not 0.8 ms/um^2)")
-        raise InputError("--bval", "no diffusion-weighted volumes (all b-values are 0)")
+        raise InputError("bval", "no diffusion-weighted volumes (all b-values are 0)")
     if not np.any(~dw):
-        raise InputError("--bval", "no b=0 volume; tensor fitting needs at least one")
+        raise InputError("bval", "no b=0 volume; tensor fitting needs at least one")
     b0 = dwi.volume.array[..., ~dw]
     if not np.any(b0 > 0):
         raise InputError(name, "the b=0 volume(s) are all zero")
     norms = np.linalg.norm(dwi.bvecs_ras[dw], axis=1)
     if np.any(norms < 0.5):
-        raise InputError("--bvec", "diffusion-weighted volume(s) with a zero gradient direction")
+        raise InputError("bvec", "diffusion-weighted volume(s) with a zero gradient direction")
     return dwi
 
 
@@ -139,28 +139,28 @@ def read_dwi(dwi_path, bval_path=None, bvec_path=None) -> DiffusionData:
     """Read a DWI: 4D NIfTI with FSL bval/bvec, or a NRRD DWI (gradients in its header)."""
     p = Path(dwi_path)
     if p.exists() and p.suffix.lower() in (".nrrd", ".nhdr") and bval_path is None:
-        return validate_dwi(_read_nrrd_dwi(p), "--dwi")
-    vol = read_volume(p, "--dwi", allow_4d=True)
+        return validate_dwi(_read_nrrd_dwi(p), "dwi")
+    vol = read_volume(p, "dwi", allow_4d=True)
     if vol.array.ndim != 4 or vol.array.shape[3] < 2:
-        raise InputError("--dwi", f"expected a 4D diffusion series, got a 3D image of shape {vol.shape3}")
+        raise InputError("dwi", f"expected a 4D diffusion series, got a 3D image of shape {vol.shape3}")
     if bval_path is None or bvec_path is None:
-        raise InputError("--dwi", "a NIfTI DWI needs --bval and --bvec")
+        raise InputError("dwi", "a NIfTI DWI needs its b-values and gradient directions (bval and bvec files)")
     bvals, bvecs = read_bvals_bvecs(bval_path, bvec_path, vol.array.shape[3])
     vol.array = vol.array.astype(np.float32, copy=False)
-    return validate_dwi(DiffusionData(vol, bvals, fsl_bvecs_to_ras(bvecs, vol.affine)), "--dwi")
+    return validate_dwi(DiffusionData(vol, bvals, fsl_bvecs_to_ras(bvecs, vol.affine)), "dwi")
 
 
 def _read_nrrd_dwi(path: Path) -> DiffusionData:
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise InputError("--dwi", f"not a readable NRRD ({str(exc).splitlines()[0][:120]})") from None
+        raise InputError("dwi", f"not a readable NRRD ({str(exc).splitlines()[0][:120]})") from None
     keys = {k: image.GetMetaData(k) for k in image.GetMetaDataKeys()}
     if "DWMRI_b-value" not in keys:
-        raise InputError("--dwi", "NRRD has no DWMRI_b-value key: not a DWI NRRD")
-    vol = volume_from_sitk(image, "--dwi")
+        raise InputError("dwi", "NRRD has no DWMRI_b-value key: not a DWI NRRD")
+    vol = volume_from_sitk(image, "dwi")
     if vol.array.ndim != 4:
-        raise InputError("--dwi", "NRRD DWI must have a vector (list) axis of gradient volumes")
+        raise InputError("dwi", "NRRD DWI must have a vector (list) axis of gradient volumes")
     vol.array = vol.array.astype(np.float32, copy=False)
     bmax = float(keys["DWMRI_b-value"])
     n = vol.array.shape[3]
@@ -168,7 +168,7 @@ def _read_nrrd_dwi(path: Path) -> DiffusionData:
     for i in range(n):
         g = keys.get(f"DWMRI_gradient_{i:04d}")
         if g is None:
-            raise InputError("--dwi", f"NRRD DWI lacks DWMRI_gradient_{i:04d}")
+            raise InputError("dwi", f"NRRD DWI lacks DWMRI_gradient_{i:04d}")
         grads[i] = [float(x) for x in g.split()]
     mf = np.eye(3)
     mf_text = keys.get("NRRD_measurement frame")

@@ -7,7 +7,8 @@ class InputError(ValueError):
     Parameters
     ----------
     name : str
-        The input as the user knows it (a CLI option such as ``--dwi`` or a file path).
+        The input as the user knows it (the quantity, e.g. ``"dwi"`` or ``"tumor seed"``, or a file path; the CLI and the GUI
+        name it by their own flag or field, see ``SpinePlannerLib.cli.main.FLAGS``).
     problem : str
         What is wrong with it, in one sentence, ideally saying what would fix it.
     """

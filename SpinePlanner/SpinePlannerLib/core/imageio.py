@@ -183,7 +183,7 @@ def read_volume(path, name: str | None = None, *, allow_4d: bool = False) -> Vol
         ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``/``.mhd``, or a folder of DICOM files
         (``DIR::SERIES_UID`` picks one series of a folder holding several).
     name : str
-        The input's name for error messages (e.g. ``--t2``); defaults to the path.
+        The input's name for error messages (e.g. the role ``t2``); defaults to the path.
     allow_4d : bool
         Accept 4D images (diffusion); otherwise a 4D image is an error.
 

@@ -490,8 +490,9 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
         ``SubjectHierarchy``, ``Colors``), as in :class:`~SpinePlannerLib.mrml.headless.SlicerCore`.
     app_logic : vtkSlicerApplicationLogic, optional
     params : dict, optional
-        Stage section -> settings (plain dicts, e.g. ``dataclasses.asdict(VesselParams())``),
-        placed in ``ctx.params``.
+        Stage section -> settings: the section's parameter dataclass (e.g. ``VesselParams()``)
+        or a dict of overrides (:mod:`SpinePlannerLib.planning.params_file`); validated and
+        placed in ``ctx.params`` as plain dicts.
     only : list of str, optional
         Stage names to run (default: all).
     progress_factory : callable, optional
@@ -507,7 +508,9 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
     """
     ctx, role_nodes, kept = context_from_scene(
         inputs, logics, recompute_generated=only is None or "segmentation" in only)
-    ctx.params = dict(params or {})
+    from SpinePlannerLib.planning.params_file import validate_stage_params
+
+    ctx.params = validate_stage_params(dict(params or {}), name="settings")
     ctx.plan = new_plan(ctx)
     ctx.staging_dir = Path(tempfile.mkdtemp(prefix="spineplanner-"))
     try:

@@ -187,7 +187,7 @@ def _as_volume(core, obj, what: str, *, reference=None) -> Volume | None:
     raise ValueError(f"{what}: expected a Volume, a volume node or a segmentation node, got {obj.GetClassName()}")
 
 
-def run_vessels(core, angio, tumor_mask=None, params: VesselParams | dict | None = None,
+def run_vessels(core, angio, tumor_mask=None, params: VesselParams | None = None,
                 progress: Progress = no_progress, *, cord=None, vertebrae=None, level_names: dict | None = None,
                 add_nodes: bool = True) -> tuple[VesselAnalysis, dict]:
     """Analyse an angiogram and show the result in ``core.scene``.
@@ -201,7 +201,7 @@ def run_vessels(core, angio, tumor_mask=None, params: VesselParams | dict | None
         CT angiography (HU) or MR angiography.
     tumor_mask, cord : Volume, label map/scalar volume node, segmentation node, or None
         Registered to the angiogram (same world frame).
-    params : VesselParams, dict of overrides, or None (defaults)
+    params : VesselParams or None (defaults)
     progress : callable(fraction, message)
     vertebrae, level_names
         Level label map and ``{"1": "T9", ...}`` to name levels (optional).
@@ -212,8 +212,7 @@ def run_vessels(core, angio, tumor_mask=None, params: VesselParams | dict | None
     -------
     (VesselAnalysis, nodes) — ``result.to_plan()`` is the plan.json ``vessels`` section.
     """
-    if not isinstance(params, VesselParams):
-        params = VesselParams.from_dict(params)
+    params = params if params is not None else VesselParams()
     angio_node = None if isinstance(angio, Volume) else angio
     angio_vol = _as_volume(core, angio, "angiography")
     if angio_vol is None:

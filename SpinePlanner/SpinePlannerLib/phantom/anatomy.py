@@ -315,15 +315,13 @@ def idem_feeder_route(lv: Level, side: int, b, tumor_ellipsoid: dict, same_level
 
 
 # -- build -------------------------------------------------------------------------------------
-def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
-    """The whole analytic case for ``kind`` (see :data:`KIND_INFO`), deterministic in ``rng``."""
-    info = dict(KIND_INFO[kind])
-    levels = make_levels(rng)
-    by_name = {lv.name: lv for lv in levels}
-    side_sign = 1 if rng.random() < 0.5 else -1
-    side_name = {1: "right", -1: "left"}
+SIDE_NAMES = {1: "right", -1: "left"}
 
-    # ---- tumor placement (decides the curve apex so the tumor sits where the canal is straight)
+
+def _tumor_placement(kind: str, levels: list, rng: np.random.Generator):
+    """The tumor's level, semi-axes (mm; None for the lytic lesion) and cranio-caudal centre ``zt``
+    (spine frame, mm), placed where its ends keep 2 mm from every endplate."""
+    by_name = {lv.name: lv for lv in levels}
     if kind.startswith("intramedullary"):
         # the cystic case's lesion (cysts and edema) is long: always at T11, inside the T2 field
         lvl = by_name[(("T10", "T11") if kind != CYSTIC else ("T11", "T11"))[int(rng.integers(2))]]
@@ -348,13 +346,11 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
             if all(abs(e - b) >= 2.0 for e in ends for b in bounds):
                 zt = float(cand)
                 break
-    frame = SpineFrame(kappa=1.0 / _jitter(rng, 1200.0, 0.1), z0=zt,
-                       rotation=rotation_xyz(_jitter(rng, -4.0, 0.2), _jitter(rng, 2.5, 0.2), _jitter(rng, 3.0, 0.2)),
-                       translation=np.array([3.0, -12.0, 25.0]) + rng.normal(0.0, 2.0, 3))
-    anat = PhantomAnatomy(kind=kind, frame=frame, levels=levels, info=info, tumor_level=lvl)
-    zmin, zmax = -80.0, 80.0
+    return lvl, semi, zt
 
-    # ---- background tissues and bones
+
+def _background_ops(anat: PhantomAnatomy, levels: list, zmin: float, zmax: float) -> None:
+    """Lungs, muscles, aorta, ribs, vertebrae, discs and the canal's epidural fat (painter's list)."""
     ops = anat.ops
     for s in (-1, 1):
         ops.append((custom(lambda x, y, z, s=s: (s * x >= 24.0) & (y >= -14.0) & (z >= -28.0),
@@ -391,179 +387,217 @@ def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
                     DISC, None))
     ops.append((elliptic_cylinder((0.0, 0.0), CANAL, (zmin, zmax), name="canal"), EPIFAT, None))
 
+
+def _intramedullary(anat: PhantomAnatomy, kind: str, rng: np.random.Generator, semi, zt: float, zmin: float,
+                    zmax: float) -> None:
+    """Intramedullary nodule expanding the cord (and, for the cystic kind, polar cysts and edema)."""
+    ops, info = anat.ops, anat.info
+    sac_rx, sac_ry, sac_cy = SAC
+    ta, tb, tc = semi
+    cyc = CORD_R[2]
+    center = np.array([0.0, cyc, zt])
+    tumor = ellipsoid(center, semi, name="tumor")
+    expand = 1.0 if kind in ("intramedullary-displacing", CYSTIC) else 0.35
+
+    def cord_contains(x, y, z, ta=ta, tb=tb, tc=tc, expand=expand):
+        rx, ry, cx, cy = normal_cord(z)
+        qc = np.maximum(_ellipse_q(x, y, rx, ry, cy, cx), 1e-9)
+        qt = np.maximum(_ellipse_q(x, y, ta, tb, cyc), 1e-9)
+        g = np.exp(-(((z - zt) / tc) ** 2))
+        return (qc <= 1.0) | (1.0 / qc + expand * g / qt >= 1.0)
+
+    if kind == CYSTIC:
+        cysts, edema, edema_z = _polar_cysts_and_edema(rng, center, semi)
+        anat.cysts, anat.edema_contains, anat.edema_z_range = cysts, edema.contains, edema_z
+        cord_contains = _cord_expanded_by_cysts(cord_contains, cysts)
+
+    if kind in ("intramedullary-displacing", CYSTIC):
+        def fiber_dir(x, y, z):
+            qt = _ellipse_q(x, y, ta, tb, cyc)
+            g = np.exp(-(((z - zt) / tc) ** 2))
+            dg = -2.0 * (z - zt) / tc**2 * g
+            k = dg / (2.0 * np.maximum(qt, g))
+            return np.stack([x * k, (y - cyc) * k, np.ones_like(x)], axis=1)
+    else:
+        def fiber_dir(x, y, z):
+            return np.stack([np.zeros_like(x), np.zeros_like(x), np.ones_like(x)], axis=1)
+
+    if kind == "intramedullary-infiltrative":
+        def qnorm(x, y, z):
+            return np.sqrt(((x - center[0]) / ta) ** 2 + ((y - center[1]) / tb) ** 2 + ((z - center[2]) / tc) ** 2)
+
+        anat.blend = lambda x, y, z: 1.0 / (1.0 + np.exp((qnorm(x, y, z) - 1.0) / 0.07))
+        anat.blend_dwi = lambda x, y, z: 1.0 / (1.0 + np.exp((qnorm(x, y, z) - 1.2) / 0.1))
+    anat.cord_contains = cord_contains
+    anat.cord_center = lambda z: (0.0, cyc)
+    anat.fiber_dir = fiber_dir
+
+    z_bump, l_bump = zt, tc + 4.0
+    if kind == CYSTIC:  # the swelling spans the cysts
+        z_bump, l_bump = 0.5 * (anat.edema_z_range[0] + anat.edema_z_range[1]), \
+            0.5 * (anat.edema_z_range[1] - anat.edema_z_range[0])
+
+    def sac_contains(x, y, z, tc=tc, expand=expand, z_bump=z_bump, l_bump=l_bump):
+        bump = expand * np.exp(-(((z - z_bump) / l_bump) ** 2))  # the dura follows the swollen cord
+        return _ellipse_q(x, y, sac_rx + 0.6 * bump, sac_ry + 1.2 * bump, sac_cy) <= 1.0
+
+    sac = custom(sac_contains, (-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin),
+                 (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax), "sac")
+    cord_box = ((-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin), (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax))
+    ops.append((sac, CSF, None))
+    ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
+    if kind == CYSTIC:
+        ops.append((edema, EDEMA, [CORD]))
+        ops += [(ellipsoid(c["center"], c["semi_axes"], name=c["name"]), CYST, None) for c in anat.cysts]
+    ops.append((tumor, TUMOR, None))
+    anat.sac_ops = [(sac, 1, None), (custom(cord_contains, *cord_box), 1, None), (tumor, 1, None)]
+    anat.tumor_contains = tumor.contains
+    anat.tumor_ellipsoid = dict(center=center, semi_axes=np.array(semi), rotation=np.eye(3))
+    anat.tumor_center = center
+    info.update(side="midline", position="central")
+
+
+def _intradural_extramedullary(anat: PhantomAnatomy, side_sign: int, semi, zt: float, zmin: float, zmax: float,
+                               base_sac, cord_box) -> None:
+    """Dorsolateral intradural extramedullary tumor displacing the cord (a CSF cleft between them)."""
+    ops, info = anat.ops, anat.info
+    sac_rx, sac_ry, sac_cy = SAC
+    s = side_sign
+    u = np.array([0.6 * s, -0.8])
+    v = np.array([0.8, 0.6 * s])
+    rot = np.array([[u[0], v[0], 0.0], [u[1], v[1], 0.0], [0.0, 0.0, 1.0]])
+    # push the tumor as far along u as it fits inside the canal (0.5 mm of epidural tissue left)
+    d = 0.0
+    surf = _ellipsoid_surface(semi, rot)
+    for cand in np.arange(5.0, 0.0, -0.05):
+        pts = surf + np.array([cand * u[0], cand * u[1], 0.0])
+        if np.all(_ellipse_q(pts[:, 0], pts[:, 1], CANAL[0] - 0.5, CANAL[1] - 0.5) <= 1.0):
+            d = float(cand)
+            break
+    center = np.array([d * u[0], d * u[1], zt])
+    tumor = ellipsoid(center, semi, rotation=rot, name="tumor")
+    tumor_margin = ellipsoid(center, np.array(semi) + 0.4, rotation=rot)
+    sac_bulge = ellipsoid(center, np.array(semi) + 0.7, rotation=rot)
+    canal_in = elliptic_cylinder((0.0, 0.0), (CANAL[0] - 0.3, CANAL[1] - 0.3), (zmin, zmax))
+    bulge = custom(lambda x, y, z: sac_bulge.contains(x, y, z) & canal_in.contains(x, y, z),
+                   sac_bulge.lo, sac_bulge.hi, "sac bulge")
+    delta, kap, kap_v = 2.7, 0.35, 0.18
+    lcc = semi[2] + 4.0
+
+    def undeform(x, y, z):
+        h = np.exp(-(((z - zt) / lcc) ** 2))
+        rx, ry, cx, cy = normal_cord(z)
+        px, py = x - cx, y - cy
+        pu = px * u[0] + py * u[1]
+        pv = px * v[0] + py * v[1]
+        pu0 = (pu + delta * h) / (1.0 - kap * h)
+        pv0 = pv / (1.0 + kap_v * h)
+        return pu0, pv0, h, rx, ry
+
+    def cord_contains(x, y, z):
+        pu0, pv0, h, rx, ry = undeform(x, y, z)
+        ox, oy = pu0 * u[0] + pv0 * v[0], pu0 * u[1] + pv0 * v[1]
+        inside = (ox / rx) ** 2 + (oy / ry) ** 2 <= 1.0
+        return inside & (_ellipse_q(x, y, sac_rx - 0.3, sac_ry - 0.3, sac_cy) <= 1.0)
+
+    def fiber_dir(x, y, z):
+        pu0, pv0, h, _, _ = undeform(x, y, z)
+        dh = -2.0 * (z - zt) / lcc**2 * h
+        du = -(kap * pu0 + delta) * dh
+        dv = kap_v * pv0 * dh
+        return np.stack([du * u[0] + dv * v[0], du * u[1] + dv * v[1], np.ones_like(x)], axis=1)
+
+    def cord_center(z):
+        h = float(np.exp(-(((z - zt) / lcc) ** 2)))
+        return (-delta * h * u[0], CORD_R[2] - delta * h * u[1])
+
+    anat.cord_contains = cord_contains
+    anat.cord_center = cord_center
+    anat.fiber_dir = fiber_dir
+    ops.append((base_sac, CSF, None))
+    ops.append((bulge, CSF, [EPIFAT]))
+    ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
+    ops.append((tumor_margin, CSF, [CORD]))  # a thin CSF cleft between tumor and cord
+    ops.append((tumor, TUMOR, None))
+    anat.sac_ops = [(base_sac, 1, None), (bulge, 1, None), (tumor, 1, None)]
+    anat.tumor_contains = tumor.contains
+    anat.tumor_ellipsoid = dict(center=center, semi_axes=np.array(semi), rotation=rot)
+    anat.tumor_center = center
+    info.update(side=SIDE_NAMES[s], position="dorsolateral", displacement_mm=delta)
+
+
+def _extradural_lytic(anat: PhantomAnatomy, lvl, side_sign: int, zmin: float, zmax: float, base_sac,
+                      cord_box) -> None:
+    """Lytic vertebral body metastasis breaching the cortex, with pedicle and epidural extension."""
+    ops, info = anat.ops, anat.info
+    s = side_sign
+    lv = lvl
+    cort, canc = CORT0 + lv.index, CANC0 + lv.index
+    lesion = ellipsoid((s * 3.5, lv.yb - 1.0, lv.zc), (lv.wx * 1.02, lv.wy * 1.08, lv.h / 2 - 2.5), name="lytic")
+    breach = ellipsoid((s * 2.0, CANAL[1] + 1.5, lv.zc), (5.0, 2.5, 6.5), name="cortex breach")
+    pedicle = ellipsoid((s * 11.3, 3.5, lv.zc + 5.0), (3.6, 7.0, 5.0), name="pedicle lesion")
+    epi = ellipsoid((s * 2.0, 7.0, lv.zc), (6.0, 3.0, 9.5), name="epidural extension")
+    epi_margin = ellipsoid((s * 2.0, 7.0, lv.zc), (6.5, 3.5, 10.0))
+    body_in, body_out, arch_in = body_shape(lv, 1.2), body_shape(lv), arch_shape(lv, 1.1)
+    canal_sh = elliptic_cylinder((0.0, 0.0), CANAL, (zmin, zmax))
+
+    def cord_contains(x, y, z):
+        rx, ry, cx, cy = normal_cord(z)
+        return _ellipse_q(x, y, rx, ry, cy, cx) <= 1.0
+
+    def tumor_contains(x, y, z):
+        out = lesion.contains(x, y, z) & body_in.contains(x, y, z)
+        out |= breach.contains(x, y, z) & body_out.contains(x, y, z)
+        out |= pedicle.contains(x, y, z) & arch_in.contains(x, y, z)
+        out |= epi.contains(x, y, z) & canal_sh.contains(x, y, z)
+        return out
+
+    ops.append((lesion, LYTIC, [canc]))
+    ops.append((breach, LYTIC, [cort]))
+    ops.append((pedicle, LYTIC, [canc]))
+    ops.append((base_sac, CSF, None))
+    ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
+    ops.append((epi_margin, EPIFAT, [CSF, CORD]))  # the epidural mass indents sac and cord
+    ops.append((epi, TUMOR, [EPIFAT]))
+    anat.sac_ops = [(base_sac, 1, None), (epi_margin, 0, [1])]
+    anat.cord_contains = lambda x, y, z: cord_contains(x, y, z) & ~epi_margin.contains(x, y, z)
+    anat.cord_center = lambda z: (0.0, CORD_R[2])
+    anat.fiber_dir = lambda x, y, z: np.stack([np.zeros_like(x), np.zeros_like(x), np.ones_like(x)], axis=1)
+    anat.tumor_contains = tumor_contains
+    lo = np.minimum.reduce([lesion.lo, breach.lo, pedicle.lo, epi.lo])
+    hi = np.maximum.reduce([lesion.hi, breach.hi, pedicle.hi, epi.hi])
+    anat.tumor_box = (lo, hi)
+    anat.tumor_center = np.array([s * 3.0, lv.yb - 3.0, lv.zc])
+    info.update(side=SIDE_NAMES[s], position="ventral", hypervascular=True, level=lv.name)
+
+
+def build_anatomy(kind: str, rng: np.random.Generator) -> PhantomAnatomy:
+    """The whole analytic case for ``kind`` (see :data:`KIND_INFO`), deterministic in ``rng``."""
+    info = dict(KIND_INFO[kind])
+    levels = make_levels(rng)
+    side_sign = 1 if rng.random() < 0.5 else -1
+
+    # ---- tumor placement (decides the curve apex so the tumor sits where the canal is straight)
+    lvl, semi, zt = _tumor_placement(kind, levels, rng)
+    frame = SpineFrame(kappa=1.0 / _jitter(rng, 1200.0, 0.1), z0=zt,
+                       rotation=rotation_xyz(_jitter(rng, -4.0, 0.2), _jitter(rng, 2.5, 0.2), _jitter(rng, 3.0, 0.2)),
+                       translation=np.array([3.0, -12.0, 25.0]) + rng.normal(0.0, 2.0, 3))
+    anat = PhantomAnatomy(kind=kind, frame=frame, levels=levels, info=info, tumor_level=lvl)
+    zmin, zmax = -80.0, 80.0
+
+    # ---- background tissues and bones
+    _background_ops(anat, levels, zmin, zmax)
+
     # ---- kind-specific cord, sac and tumor
     sac_rx, sac_ry, sac_cy = SAC
     base_sac = elliptic_cylinder((0.0, sac_cy), (sac_rx, sac_ry), (zmin, zmax), name="sac")
     cord_box = ((-SAC[0], SAC[2] - SAC[1], zmin), (SAC[0], SAC[2] + SAC[1], zmax))  # the cord stays in the sac
-
     if kind.startswith("intramedullary"):
-        ta, tb, tc = semi
-        cyc = CORD_R[2]
-        center = np.array([0.0, cyc, zt])
-        tumor = ellipsoid(center, semi, name="tumor")
-        expand = 1.0 if kind in ("intramedullary-displacing", CYSTIC) else 0.35
-
-        def cord_contains(x, y, z, ta=ta, tb=tb, tc=tc, expand=expand):
-            rx, ry, cx, cy = normal_cord(z)
-            qc = np.maximum(_ellipse_q(x, y, rx, ry, cy, cx), 1e-9)
-            qt = np.maximum(_ellipse_q(x, y, ta, tb, cyc), 1e-9)
-            g = np.exp(-(((z - zt) / tc) ** 2))
-            return (qc <= 1.0) | (1.0 / qc + expand * g / qt >= 1.0)
-
-        if kind == CYSTIC:
-            cysts, edema, edema_z = _polar_cysts_and_edema(rng, center, semi)
-            anat.cysts, anat.edema_contains, anat.edema_z_range = cysts, edema.contains, edema_z
-            cord_contains = _cord_expanded_by_cysts(cord_contains, cysts)
-
-        if kind in ("intramedullary-displacing", CYSTIC):
-            def fiber_dir(x, y, z):
-                qt = _ellipse_q(x, y, ta, tb, cyc)
-                g = np.exp(-(((z - zt) / tc) ** 2))
-                dg = -2.0 * (z - zt) / tc**2 * g
-                k = dg / (2.0 * np.maximum(qt, g))
-                return np.stack([x * k, (y - cyc) * k, np.ones_like(x)], axis=1)
-        else:
-            def fiber_dir(x, y, z):
-                return np.stack([np.zeros_like(x), np.zeros_like(x), np.ones_like(x)], axis=1)
-
-        if kind == "intramedullary-infiltrative":
-            def qnorm(x, y, z):
-                return np.sqrt(((x - center[0]) / ta) ** 2 + ((y - center[1]) / tb) ** 2 + ((z - center[2]) / tc) ** 2)
-
-            anat.blend = lambda x, y, z: 1.0 / (1.0 + np.exp((qnorm(x, y, z) - 1.0) / 0.07))
-            anat.blend_dwi = lambda x, y, z: 1.0 / (1.0 + np.exp((qnorm(x, y, z) - 1.2) / 0.1))
-        anat.cord_contains = cord_contains
-        anat.cord_center = lambda z: (0.0, cyc)
-        anat.fiber_dir = fiber_dir
-
-        z_bump, l_bump = zt, tc + 4.0
-        if kind == CYSTIC:  # the swelling spans the cysts
-            z_bump, l_bump = 0.5 * (anat.edema_z_range[0] + anat.edema_z_range[1]), \
-                0.5 * (anat.edema_z_range[1] - anat.edema_z_range[0])
-
-        def sac_contains(x, y, z, tc=tc, expand=expand, z_bump=z_bump, l_bump=l_bump):
-            bump = expand * np.exp(-(((z - z_bump) / l_bump) ** 2))  # the dura follows the swollen cord
-            return _ellipse_q(x, y, sac_rx + 0.6 * bump, sac_ry + 1.2 * bump, sac_cy) <= 1.0
-
-        sac = custom(sac_contains, (-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin),
-                     (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax), "sac")
-        cord_box = ((-sac_rx - 0.6, sac_cy - sac_ry - 1.2, zmin), (sac_rx + 0.6, sac_cy + sac_ry + 1.2, zmax))
-        ops.append((sac, CSF, None))
-        ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
-        if kind == CYSTIC:
-            ops.append((edema, EDEMA, [CORD]))
-            ops += [(ellipsoid(c["center"], c["semi_axes"], name=c["name"]), CYST, None) for c in anat.cysts]
-        ops.append((tumor, TUMOR, None))
-        anat.sac_ops = [(sac, 1, None), (custom(cord_contains, *cord_box), 1, None), (tumor, 1, None)]
-        anat.tumor_contains = tumor.contains
-        anat.tumor_ellipsoid = dict(center=center, semi_axes=np.array(semi), rotation=np.eye(3))
-        anat.tumor_center = center
-        info.update(side="midline", position="central")
-
+        _intramedullary(anat, kind, rng, semi, zt, zmin, zmax)
     elif kind.startswith("idem"):
-        s = side_sign
-        u = np.array([0.6 * s, -0.8])
-        v = np.array([0.8, 0.6 * s])
-        rot = np.array([[u[0], v[0], 0.0], [u[1], v[1], 0.0], [0.0, 0.0, 1.0]])
-        # push the tumor as far along u as it fits inside the canal (0.5 mm of epidural tissue left)
-        d = 0.0
-        surf = _ellipsoid_surface(semi, rot)
-        for cand in np.arange(5.0, 0.0, -0.05):
-            pts = surf + np.array([cand * u[0], cand * u[1], 0.0])
-            if np.all(_ellipse_q(pts[:, 0], pts[:, 1], CANAL[0] - 0.5, CANAL[1] - 0.5) <= 1.0):
-                d = float(cand)
-                break
-        center = np.array([d * u[0], d * u[1], zt])
-        tumor = ellipsoid(center, semi, rotation=rot, name="tumor")
-        tumor_margin = ellipsoid(center, np.array(semi) + 0.4, rotation=rot)
-        sac_bulge = ellipsoid(center, np.array(semi) + 0.7, rotation=rot)
-        canal_in = elliptic_cylinder((0.0, 0.0), (CANAL[0] - 0.3, CANAL[1] - 0.3), (zmin, zmax))
-        bulge = custom(lambda x, y, z: sac_bulge.contains(x, y, z) & canal_in.contains(x, y, z),
-                       sac_bulge.lo, sac_bulge.hi, "sac bulge")
-        delta, kap, kap_v = 2.7, 0.35, 0.18
-        lcc = semi[2] + 4.0
-
-        def undeform(x, y, z):
-            h = np.exp(-(((z - zt) / lcc) ** 2))
-            rx, ry, cx, cy = normal_cord(z)
-            px, py = x - cx, y - cy
-            pu = px * u[0] + py * u[1]
-            pv = px * v[0] + py * v[1]
-            pu0 = (pu + delta * h) / (1.0 - kap * h)
-            pv0 = pv / (1.0 + kap_v * h)
-            return pu0, pv0, h, rx, ry
-
-        def cord_contains(x, y, z):
-            pu0, pv0, h, rx, ry = undeform(x, y, z)
-            ox, oy = pu0 * u[0] + pv0 * v[0], pu0 * u[1] + pv0 * v[1]
-            inside = (ox / rx) ** 2 + (oy / ry) ** 2 <= 1.0
-            return inside & (_ellipse_q(x, y, sac_rx - 0.3, sac_ry - 0.3, sac_cy) <= 1.0)
-
-        def fiber_dir(x, y, z):
-            pu0, pv0, h, _, _ = undeform(x, y, z)
-            dh = -2.0 * (z - zt) / lcc**2 * h
-            du = -(kap * pu0 + delta) * dh
-            dv = kap_v * pv0 * dh
-            return np.stack([du * u[0] + dv * v[0], du * u[1] + dv * v[1], np.ones_like(x)], axis=1)
-
-        def cord_center(z):
-            h = float(np.exp(-(((z - zt) / lcc) ** 2)))
-            return (-delta * h * u[0], CORD_R[2] - delta * h * u[1])
-
-        anat.cord_contains = cord_contains
-        anat.cord_center = cord_center
-        anat.fiber_dir = fiber_dir
-        ops.append((base_sac, CSF, None))
-        ops.append((bulge, CSF, [EPIFAT]))
-        ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
-        ops.append((tumor_margin, CSF, [CORD]))  # a thin CSF cleft between tumor and cord
-        ops.append((tumor, TUMOR, None))
-        anat.sac_ops = [(base_sac, 1, None), (bulge, 1, None), (tumor, 1, None)]
-        anat.tumor_contains = tumor.contains
-        anat.tumor_ellipsoid = dict(center=center, semi_axes=np.array(semi), rotation=rot)
-        anat.tumor_center = center
-        info.update(side=side_name[s], position="dorsolateral", displacement_mm=delta)
-
-    else:  # extradural-lytic
-        s = side_sign
-        lv = lvl
-        cort, canc = CORT0 + lv.index, CANC0 + lv.index
-        lesion = ellipsoid((s * 3.5, lv.yb - 1.0, lv.zc), (lv.wx * 1.02, lv.wy * 1.08, lv.h / 2 - 2.5), name="lytic")
-        breach = ellipsoid((s * 2.0, CANAL[1] + 1.5, lv.zc), (5.0, 2.5, 6.5), name="cortex breach")
-        pedicle = ellipsoid((s * 11.3, 3.5, lv.zc + 5.0), (3.6, 7.0, 5.0), name="pedicle lesion")
-        epi = ellipsoid((s * 2.0, 7.0, lv.zc), (6.0, 3.0, 9.5), name="epidural extension")
-        epi_margin = ellipsoid((s * 2.0, 7.0, lv.zc), (6.5, 3.5, 10.0))
-        body_in, body_out, arch_in = body_shape(lv, 1.2), body_shape(lv), arch_shape(lv, 1.1)
-        canal_sh = elliptic_cylinder((0.0, 0.0), CANAL, (zmin, zmax))
-
-        def cord_contains(x, y, z):
-            rx, ry, cx, cy = normal_cord(z)
-            return _ellipse_q(x, y, rx, ry, cy, cx) <= 1.0
-
-        def tumor_contains(x, y, z):
-            out = lesion.contains(x, y, z) & body_in.contains(x, y, z)
-            out |= breach.contains(x, y, z) & body_out.contains(x, y, z)
-            out |= pedicle.contains(x, y, z) & arch_in.contains(x, y, z)
-            out |= epi.contains(x, y, z) & canal_sh.contains(x, y, z)
-            return out
-
-        ops.append((lesion, LYTIC, [canc]))
-        ops.append((breach, LYTIC, [cort]))
-        ops.append((pedicle, LYTIC, [canc]))
-        ops.append((base_sac, CSF, None))
-        ops.append((custom(cord_contains, *cord_box, "cord"), CORD, None))
-        ops.append((epi_margin, EPIFAT, [CSF, CORD]))  # the epidural mass indents sac and cord
-        ops.append((epi, TUMOR, [EPIFAT]))
-        anat.sac_ops = [(base_sac, 1, None), (epi_margin, 0, [1])]
-        anat.cord_contains = lambda x, y, z: cord_contains(x, y, z) & ~epi_margin.contains(x, y, z)
-        anat.cord_center = lambda z: (0.0, CORD_R[2])
-        anat.fiber_dir = lambda x, y, z: np.stack([np.zeros_like(x), np.zeros_like(x), np.ones_like(x)], axis=1)
-        anat.tumor_contains = tumor_contains
-        lo = np.minimum.reduce([lesion.lo, breach.lo, pedicle.lo, epi.lo])
-        hi = np.maximum.reduce([lesion.hi, breach.hi, pedicle.hi, epi.hi])
-        anat.tumor_box = (lo, hi)
-        anat.tumor_center = np.array([s * 3.0, lv.yb - 3.0, lv.zc])
-        info.update(side=side_name[s], position="ventral", hypervascular=True, level=lv.name)
+        _intradural_extramedullary(anat, side_sign, semi, zt, zmin, zmax, base_sac, cord_box)
+    else:
+        _extradural_lytic(anat, lvl, side_sign, zmin, zmax, base_sac, cord_box)
 
     if anat.tumor_ellipsoid is not None:
         e = anat.tumor_ellipsoid
@@ -616,6 +650,62 @@ def _ellipsoid_surface(semi, rot, n: int = 24) -> np.ndarray:
     th, ph = np.meshgrid(np.linspace(0, np.pi, n), np.linspace(0, 2 * np.pi, 2 * n), indexing="ij")
     unit = np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], axis=-1).reshape(-1, 3)
     return (unit * np.asarray(semi, float)) @ np.asarray(rot, float).T
+
+
+def _feeder_specs(anat: PhantomAnatomy, side_sign: int, nearest_other, aka_level, branch_points: dict) -> list:
+    """Feeder plans ``(level, side, kind, path, radius, target)`` of the tumor kind (spine frame, mm)."""
+    kind, lt, tc = anat.kind, anat.tumor_level, anat.tumor_center
+    if kind.startswith("intramedullary"):
+        plans = [(lt, 1, "radiculomedullary"), (nearest_other, -1, "radiculomedullary")]
+        if (nearest_other is aka_level) or (lt is aka_level):
+            plans[1] = (nearest_other, 1, "radiculomedullary")
+        specs = []
+        for lv, s, kind_name in plans:
+            start = spinal_branch(lv, s, branch_points[(lv.name, s)][1])[-1]
+            way = np.array([s * 5.8, -3.0, tc[2] + (3.0 if lv.zc > tc[2] else -3.0)])
+            specs.append((lv, s, kind_name, [start, way], 0.45, tc))
+    elif kind.startswith("idem"):
+        specs = []
+        for lv, rad in ((lt, 0.55), (nearest_other, 0.45)):
+            route, entry = idem_feeder_route(lv, side_sign, branch_points[(lv.name, side_sign)][1],
+                                             anat.tumor_ellipsoid, lv is lt)
+            # target: on along the surface normal, so that the first tumor point is ``entry``
+            target = entry + 2.0 * (entry - route[-1]) / max(np.linalg.norm(entry - route[-1]), 1e-6)
+            specs.append((lv, side_sign, "radiculomeningeal", list(route), rad, target))
+    else:
+        specs = []
+        for lv, s, phi, rad in ((lt, -1, 100.0, 0.7), (lt, 1, 100.0, 0.65), (nearest_other, side_sign, 105.0, 0.55)):
+            seg = branch_points[(lv.name, s)][0]
+            rx, ry = lt.wx + 2.6, lt.wy + 2.6
+            r = np.deg2rad(phi)
+            start_xy = (s * (lv.wx + 2.6) * np.sin(r), lv.yb + (lv.wy + 2.6) * np.cos(r))
+            start = np.array([start_xy[0], start_xy[1], lv.zc])
+            # nearest point of the segmental polyline to that position
+            start = seg[np.argmin(np.linalg.norm(seg - start, axis=1))]
+            way = np.array([s * rx * np.sin(r), lt.yb + ry * np.cos(r),
+                            lt.zc + (0.0 if lv is lt else 4.0 * np.sign(lv.zc - lt.zc))])
+            specs.append((lv, s, "segmental", [start, way], rad, tc))
+    return specs
+
+
+def _draining_vein(anat: PhantomAnatomy, side_sign: int) -> list:
+    """Points (spine frame, mm) of the vein draining the tumor, from its surface outwards."""
+    kind, lt, tc = anat.kind, anat.tumor_level, anat.tumor_center
+    if kind.startswith("intramedullary"):
+        e = anat.tumor_ellipsoid
+        start = e["center"] - np.array([0.0, e["semi_axes"][1] - 0.3, 0.0])
+        vpts = [start, (0.0, -5.0, tc[2] + 6.0), (0.0, -5.4, tc[2] + 20.0), (1.5, -5.4, tc[2] + 34.0)]
+    elif kind.startswith("idem"):
+        e = anat.tumor_ellipsoid
+        v3 = e["rotation"][:, 1]
+        start = tc - side_sign * v3 * (e["semi_axes"][1] - 0.5)  # the medial tip, whichever the side
+        vpts = [start, start + np.array([0.0, 0.0, -9.0]), (side_sign * 9.0, 2.0, tc[2] - 14.0),
+                (side_sign * 15.0, 1.0, tc[2] - 17.0)]
+    else:
+        start = np.array([-side_sign * 2.0, CANAL[1] + 0.5, lt.zc + 4.0])
+        vpts = [start, (-side_sign * 5.5, 6.8, lt.zc + 11.0), (-side_sign * 9.0, 4.5, lt.zc + 15.0),
+                (-side_sign * 15.0, 3.0, lt.zc + 18.0)]
+    return vpts
 
 
 def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int) -> None:
@@ -685,36 +775,7 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
     # on the way from the path's last point to the target
     tcontains = anat.tumor_contains
     feeders = []
-    if kind.startswith("intramedullary"):
-        plans = [(lt, 1, "radiculomedullary"), (nearest_other, -1, "radiculomedullary")]
-        if (nearest_other is aka_level) or (lt is aka_level):
-            plans[1] = (nearest_other, 1, "radiculomedullary")
-        specs = []
-        for lv, s, kind_name in plans:
-            start = spinal_branch(lv, s, branch_points[(lv.name, s)][1])[-1]
-            way = np.array([s * 5.8, -3.0, tc[2] + (3.0 if lv.zc > tc[2] else -3.0)])
-            specs.append((lv, s, kind_name, [start, way], 0.45, tc))
-    elif kind.startswith("idem"):
-        specs = []
-        for lv, rad in ((lt, 0.55), (nearest_other, 0.45)):
-            route, entry = idem_feeder_route(lv, side_sign, branch_points[(lv.name, side_sign)][1],
-                                             anat.tumor_ellipsoid, lv is lt)
-            # target: on along the surface normal, so that the first tumor point is ``entry``
-            target = entry + 2.0 * (entry - route[-1]) / max(np.linalg.norm(entry - route[-1]), 1e-6)
-            specs.append((lv, side_sign, "radiculomeningeal", list(route), rad, target))
-    else:
-        specs = []
-        for lv, s, phi, rad in ((lt, -1, 100.0, 0.7), (lt, 1, 100.0, 0.65), (nearest_other, side_sign, 105.0, 0.55)):
-            seg = branch_points[(lv.name, s)][0]
-            rx, ry = lt.wx + 2.6, lt.wy + 2.6
-            r = np.deg2rad(phi)
-            start_xy = (s * (lv.wx + 2.6) * np.sin(r), lv.yb + (lv.wy + 2.6) * np.cos(r))
-            start = np.array([start_xy[0], start_xy[1], lv.zc])
-            # nearest point of the segmental polyline to that position
-            start = seg[np.argmin(np.linalg.norm(seg - start, axis=1))]
-            way = np.array([s * rx * np.sin(r), lt.yb + ry * np.cos(r),
-                            lt.zc + (0.0 if lv is lt else 4.0 * np.sign(lv.zc - lt.zc))])
-            specs.append((lv, s, "segmental", [start, way], rad, tc))
+    specs = _feeder_specs(anat, side_sign, nearest_other, aka_level, branch_points)
     for lv, s, kind_name, path, rad, target in specs:
         entry = _first_inside(tcontains, path[-1], target)
         if entry is None:
@@ -732,20 +793,7 @@ def _add_vessels(anat: PhantomAnatomy, rng: np.random.Generator, side_sign: int)
         f["segmental"] == anat.adamkiewicz["segmental"] for f in feeders)
 
     # draining vein from the tumor surface
-    if kind.startswith("intramedullary"):
-        e = anat.tumor_ellipsoid
-        start = e["center"] - np.array([0.0, e["semi_axes"][1] - 0.3, 0.0])
-        vpts = [start, (0.0, -5.0, tc[2] + 6.0), (0.0, -5.4, tc[2] + 20.0), (1.5, -5.4, tc[2] + 34.0)]
-    elif kind.startswith("idem"):
-        e = anat.tumor_ellipsoid
-        v3 = e["rotation"][:, 1]
-        start = tc - side_sign * v3 * (e["semi_axes"][1] - 0.5)  # the medial tip, whichever the side
-        vpts = [start, start + np.array([0.0, 0.0, -9.0]), (side_sign * 9.0, 2.0, tc[2] - 14.0),
-                (side_sign * 15.0, 1.0, tc[2] - 17.0)]
-    else:
-        start = np.array([-side_sign * 2.0, CANAL[1] + 0.5, lt.zc + 4.0])
-        vpts = [start, (-side_sign * 5.5, 6.8, lt.zc + 11.0), (-side_sign * 9.0, 4.5, lt.zc + 15.0),
-                (-side_sign * 15.0, 3.0, lt.zc + 18.0)]
+    vpts = _draining_vein(anat, side_sign)
     vessels.append(VesselSpec("draining vein", np.array(vpts, float), 0.75, VEIN))
     for vs in vessels:
         anat.ops += [(c, vs.material, None) for c in tube(vs.points, vs.radius)]

@@ -439,35 +439,8 @@ def _round(obj, nd: int = 3):
 
 
 # -- public API --------------------------------------------------------------------------------------
-def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
-    """Generate one phantom case in memory.
-
-    Parameters
-    ----------
-    kind : str
-        One of :data:`PHANTOM_KINDS`.
-    seed : int
-        Seed of ``np.random.default_rng``; the same (kind, seed) gives byte-identical arrays.
-        Different seeds vary the anatomy slightly (sizes +- a few %, tumor level and side,
-        Adamkiewicz level, patient rotation) and the noise.
-
-    Returns
-    -------
-    PhantomCase
-    """
-    if kind not in PHANTOM_KINDS:
-        raise ValueError(f"unknown phantom kind {kind!r}; choose one of {', '.join(PHANTOM_KINDS)}")
-    t_start = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    r_anat, r_mr, r_ct, r_sct, r_cta, r_dwi = rng.spawn(6)
-    anat = build_anatomy(kind, r_anat)
-    n_levels = len(anat.levels)
-    tables = _tables(kind, n_levels)
-    props = TUMOR_PROPS[kind]
-    case = PhantomCase(kind, seed)
-
-    # ---- MR (T2 reference grid) and labels
-    lat, mat = _rasterise(anat, GRIDS["t2"])
+def _mr_images(case: PhantomCase, anat: PhantomAnatomy, lat, mat, tables: dict, r_mr) -> Volume:
+    """T2 (the reference grid), T1 and T1c (on the T1 grid) into ``case.volumes``; returns the T2."""
     blend = _blend_samples(anat, lat, mat, anat.blend) if anat.blend is not None else None
     bias = _bias_field(lat.affine, lat.shape, r_mr)
     t2 = _rician(_render(lat, mat, tables["t2"], blend) * bias, MR_NOISE_SIGMA, r_mr)
@@ -482,6 +455,13 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
                                        (2, 0, 1), (False, True, False), "t1c")
     case.volumes["t2"] = t2_vol
 
+    return ref
+
+
+def _truth_labels(case: PhantomCase, anat: PhantomAnatomy, lat, mat, ref: Volume) -> tuple[dict, float]:
+    """Truth label maps on the reference grid into ``case.labels`` (majority of each voxel's
+    sub-samples). Returns ``(fluid_ml, cord_volume_ml)`` (cyst/edema volumes of the cystic kind)."""
+    kind, n_levels = anat.kind, len(anat.levels)
     def lab(arr, name):
         return ref.with_array(np.ascontiguousarray(arr, dtype=np.uint8), name=name)
 
@@ -524,9 +504,12 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
         case.labels[name] = lab(frac >= 0.5, name)
     fluid_ml = {name: float(frac.sum()) * ref.voxel_volume_ml for name, frac in fluid.items()}
     cord_volume_ml = float(cord_frac.sum()) * ref.voxel_volume_ml
-    del mat, sac
+    return fluid_ml, cord_volume_ml
 
-    # ---- CT, synthetic CT (CT grid)
+
+def _ct_images(case: PhantomCase, anat: PhantomAnatomy, tables: dict, props: dict, r_ct, r_sct):
+    """CT and synthetic CT (CT grid) into ``case.volumes``. Returns ``(roi, bone_roi, ct_value)``: the
+    tumor and vertebra masks on the CT grid and the tumor's CT value (HU) after any target shift."""
     lat, mat = _rasterise(anat, GRIDS["ct"])
     ct_grid = Volume(np.zeros(lat.shape, np.int16), lat.affine, "ct")
     roi = resample_mask_like(case.labels["tumor"], ct_grid).array > 0
@@ -547,7 +530,44 @@ def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
     sct = _to_hu(sct0 * 0.99 + 3.0 + r_sct.standard_normal(sct0.shape, dtype=np.float32) * SCT_NOISE_HU)
     case.volumes["ct"] = ct_grid.with_array(ct, name="ct", units="HU")
     case.volumes["sct"] = ct_grid.with_array(sct, name="sct", units="HU")
+    return roi, bone_roi, ct_value
+
+
+def generate_phantom(kind: str, *, seed: int = 0) -> PhantomCase:
+    """Generate one phantom case in memory.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`PHANTOM_KINDS`.
+    seed : int
+        Seed of ``np.random.default_rng``; the same (kind, seed) gives byte-identical arrays.
+        Different seeds vary the anatomy slightly (sizes +- a few %, tumor level and side,
+        Adamkiewicz level, patient rotation) and the noise.
+
+    Returns
+    -------
+    PhantomCase
+    """
+    if kind not in PHANTOM_KINDS:
+        raise ValueError(f"unknown phantom kind {kind!r}; choose one of {', '.join(PHANTOM_KINDS)}")
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    r_anat, r_mr, r_ct, r_sct, r_cta, r_dwi = rng.spawn(6)
+    anat = build_anatomy(kind, r_anat)
+    n_levels = len(anat.levels)
+    tables = _tables(kind, n_levels)
+    props = TUMOR_PROPS[kind]
+    case = PhantomCase(kind, seed)
+
+    # ---- MR (T2 reference grid) and labels
+    lat, mat = _rasterise(anat, GRIDS["t2"])
+    ref = _mr_images(case, anat, lat, mat, tables, r_mr)
+    fluid_ml, cord_volume_ml = _truth_labels(case, anat, lat, mat, ref)
     del mat
+
+    # ---- CT, synthetic CT (CT grid)
+    roi, bone_roi, ct_value = _ct_images(case, anat, tables, props, r_ct, r_sct)
 
     # ---- angiography
     lat, mat = _rasterise(anat, GRIDS["angio"])

@@ -1,48 +1,87 @@
-"""User parameter overrides per stage (``spineplan plan --params FILE.json``), validated up front.
+"""The ``--params FILE.json`` format: stage settings, validated before anything runs.
 
-The file is a JSON object whose keys are stage sections, each holding that stage's parameter
-overrides, e.g. ``{"segmentation": {"anchor": {"level": "T10", "ras": [0, -5, 40]}},
-"synthetic_ct_check": {"calcified_threshold_hu": 130}}``. Every section is parsed by its stage's
-own parser at load time, so a bad value is an input error (exit 2) before anything runs.
+This is the one place the format is documented (the README points here).
+
+File format
+-----------
+A JSON object whose keys are stage *sections*; each section holds overrides of that stage's
+parameter dataclass (every key optional, defaults otherwise)::
+
+    {
+      "segmentation": {"tumor": {"tolerance_sd": 3.0}, "anchor": {"level": "T10", "ras": [0, -5, 40]}},
+      "vessels": {"feeder_margin_mm": 4.0},
+      "tractography": {"tracking": {"seeds_per_voxel": 2}, "setzer": {"entering_type2": 0.1}},
+      "synthetic_ct_check": {"calcified_hu": 130, "registration": {"trust_headers": true}}
+    }
+
+Sections and their dataclasses (the field lists, units, defaults and allowed ranges are in the
+dataclass docstrings):
+
+==========================  ==================================================================
+``segmentation``            :class:`SpinePlannerLib.segmentation.params.SegmentationParams`
+                            (groups ``cord``, ``tumor``, ``vertebrae``, ``vertebrae_mri``,
+                            ``cyst_edema``; short form ``"anchor": {"level", "ras"}`` for a
+                            user-named vertebra, as ``--level-anchor`` writes it)
+``vessels``                 :class:`SpinePlannerLib.vessels.params.VesselParams` (flat)
+``tractography``            :class:`DTITractographyLib.params.TractographyParams` (groups ``fit``,
+                            ``tracking``, ``relationship``, ``setzer``, ``reliability``)
+``synthetic_ct_check``      :class:`SyntheticCTCheckLib.params.CheckParams` (groups
+                            ``registration``, ``lesion``, ``classes``, ``bone``, ``voids``,
+                            ``flags``; a field name that only one group has may be given flat)
+==========================  ==================================================================
+
+Nested groups are JSON objects; ``"group.field": value`` is the same as ``{"group": {"field":
+value}}``; ``(min, max)`` and RAS points are JSON lists; ``null`` is "not set" for optional
+settings. Parsing is :func:`SpinePlannerLib.core.params.from_dict` (one parser for every
+module): an unknown section or key, a value of the wrong type, or one the dataclass's validation
+refuses is an input error (exit 2) naming the dotted setting. The sections as given are recorded
+in ``plan.json`` (``parameters``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
 
 from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.core.params import from_dict, to_dict
 
-PARSERS = {
-    "segmentation": "SpinePlannerLib.segmentation.params:segmentation_params_from_dict",
-    "tractography": "DTITractographyLib.params:TractographyParams.from_dict",
-    "synthetic_ct_check": "SyntheticCTCheckLib.params:CheckParams.from_dict",
-    "vessels": "SpinePlannerLib.vessels.params:VesselParams.from_dict",
+SECTIONS = {
+    "segmentation": "SpinePlannerLib.segmentation.params:SegmentationParams",
+    "tractography": "DTITractographyLib.params:TractographyParams",
+    "synthetic_ct_check": "SyntheticCTCheckLib.params:CheckParams",
+    "vessels": "SpinePlannerLib.vessels.params:VesselParams",
 }
-"""Section -> parser (``module:callable`` or ``module:Class.method``) taking the overrides dict."""
+"""Section -> its parameter dataclass (``module:Class``, imported when the section is used)."""
 
 
-def _parser(target: str):
-    module, attr = target.split(":")
-    obj = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+def section_class(section: str):
+    """The parameter dataclass of a ``--params`` section."""
+    module, name = SECTIONS[section].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def validate_stage_params(params: dict, *, name: str = "--params") -> dict:
-    """Check that every section is known and parses; returns ``params`` unchanged."""
+def validate_stage_params(params: dict, *, name: str = "params") -> dict:
+    """Check that every section is known and parses.
+
+    Sections may be dicts of overrides (a file) or the dataclass instances themselves (the GUI);
+    returns the sections as plain dicts (instances through :func:`~SpinePlannerLib.core.params.to_dict`),
+    ready for ``ctx.params`` and ``plan.json``.
+    """
     if not isinstance(params, dict):
         raise InputError(name, "must be a JSON object with stage sections as keys")
+    out = {}
     for section, overrides in params.items():
-        if section not in PARSERS:
-            raise InputError(name, f"unknown section {section!r}; known: {', '.join(PARSERS)}")
+        if section not in SECTIONS:
+            raise InputError(name, f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
         try:
-            _parser(PARSERS[section])(overrides)
+            parsed = from_dict(section_class(section), overrides, where=section)
         except (TypeError, ValueError, KeyError) as exc:
             raise InputError(name, f"section {section!r}: {exc}") from None
-    return params
+        out[section] = to_dict(parsed) if dataclasses.is_dataclass(overrides) else overrides
+    return out
 
 
 MAX_PARAMS_BYTES = 1 << 20
@@ -68,19 +107,19 @@ def read_stage_params(path) -> dict:
     :data:`MAX_PARAMS_BYTES`, nesting at most :data:`MAX_PARAMS_DEPTH`, no NaN/Infinity."""
     from SpinePlannerLib.planning.input_checks import check_input_file
 
-    p = check_input_file(path, "--params", max_bytes=MAX_PARAMS_BYTES)
+    p = check_input_file(path, "params", max_bytes=MAX_PARAMS_BYTES)
     try:
         with open(p, encoding="utf-8") as fh:
             text = fh.read(MAX_PARAMS_BYTES + 1)
         if _max_bracket_depth(text) > MAX_PARAMS_DEPTH:
-            raise InputError("--params", f"nested deeper than {MAX_PARAMS_DEPTH} levels; not a settings file")
+            raise InputError("params", f"nested deeper than {MAX_PARAMS_DEPTH} levels; not a settings file")
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("--params", f"not valid JSON ({exc})") from None
+        raise InputError("params", f"not valid JSON ({exc})") from None
     except ValueError as exc:
-        raise InputError("--params", f"not valid JSON: {exc}") from None
+        raise InputError("params", f"not valid JSON: {exc}") from None
     except RecursionError:
-        raise InputError("--params", "nested too deeply; not a settings file") from None
+        raise InputError("params", "nested too deeply; not a settings file") from None
     return validate_stage_params(data)
 
 
@@ -110,12 +149,12 @@ def merge_level_anchor(params: dict, anchor_text: str) -> dict:
     """Add ``--level-anchor LEVEL,R,A,S`` as ``params["segmentation"]["anchor"]``."""
     parts = [t.strip() for t in anchor_text.split(",")]
     if len(parts) != 4:
-        raise InputError("--level-anchor", f"expected LEVEL,R,A,S (e.g. T10,0,-5,40), got {anchor_text!r}")
+        raise InputError("level anchor", f"expected LEVEL,R,A,S (e.g. T10,0,-5,40), got {anchor_text!r}")
     try:
         ras = [float(v) for v in parts[1:]]
     except ValueError:
-        raise InputError("--level-anchor", f"R,A,S must be numbers in mm, got {','.join(parts[1:])!r}") from None
+        raise InputError("level anchor", f"R,A,S must be numbers in mm, got {','.join(parts[1:])!r}") from None
     if not all(math.isfinite(v) for v in ras):
-        raise InputError("--level-anchor", f"R,A,S must be finite numbers in mm, got {','.join(parts[1:])!r}")
+        raise InputError("level anchor", f"R,A,S must be finite numbers in mm, got {','.join(parts[1:])!r}")
     merged = {**params, "segmentation": {**params.get("segmentation", {}), "anchor": {"level": parts[0].upper(), "ras": ras}}}
-    return validate_stage_params(merged, name="--level-anchor")
+    return validate_stage_params(merged, name="level anchor")

@@ -21,6 +21,7 @@ import numpy as np
 
 from SpinePlannerLib.core.geometry import resample_mask_like
 from SpinePlannerLib.core.imageio import write_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 from SyntheticCTCheckLib.check import CheckResult, RoiOutsideImage, check_synthetic_ct
 from SyntheticCTCheckLib.masks import padded
@@ -70,17 +71,16 @@ def run(ctx: PlanContext, progress: Progress) -> SyntheticCTResult:
     roi = ctx.label("tumor")
     if roi is None:
         raise StageSkipped("no tumor ROI (give --tumor-seg or --tumor-seed)")
-    params = CheckParams.from_dict(ctx.params.get(SECTION))
+    params = from_dict(CheckParams, ctx.params.get(SECTION), where=SECTION)
     roi_frame = "ct" if ctx.reference_role == "ct" else "mri"
     measured = ctx.result("tumor_measurement")
-    roi_name = "--tumor-seg" if "tumor" in ctx.given_labels else "tumor segmentation"
     try:
         check = check_synthetic_ct(
             sct, roi, ct=ct, gre=ctx.volumes.get(gre_role) if gre_role else None, gre_sequence=gre_role or "gre",
             vertebrae=ctx.label("vertebrae"), cord=ctx.label("cord"),
             cord_axis_ras=getattr(measured, "cord_axis_ras", None), roi_frame=roi_frame,
             compartment=getattr(measured, "compartment", None), params=params,
-            names={"roi": roi_name, "gre": f"--{gre_role}" if gre_role else "--swi"}, progress=progress)
+            names={"gre": gre_role or "swi"}, progress=progress)
     except RoiOutsideImage as exc:  # the lesion is outside an image: this stage cannot run, the plan can
         raise RuntimeError(str(exc)) from None
     result = SyntheticCTResult(check=check, roi_frame=roi_frame)

@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from DTITractographyLib.analysis import TractographyResult, analyze, unavailable_section, write_tract_files
+from DTITractographyLib.analysis import TractographyResult, analyze, unavailable_section
 from DTITractographyLib.params import TractographyParams
 from DTITractographyLib.reliability import assess_reliability
 from DTITractographyLib.tensor_fit import check_gradient_scheme
 from SpinePlannerLib.core.imageio import write_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.measurement.lesion import classify_compartment
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 
@@ -57,6 +58,10 @@ class TractographyStageResult(StageResult):
     def write_exports(self, folder: Path) -> dict[str, str]:
         if self.analysis is None or not self.analysis.streamlines:
             return {}
+        from DTITractographyLib.mrml_tract_files import (
+            write_tract_files,  # VTK writers live in the MRML layer
+        )
+
         files = write_tract_files(self.analysis, Path(folder) / EXPORT_DIR)
         out = {f"tracts_{key}": f"{EXPORT_DIR}/{path.name}" for key, path in files.items()}
         # the FA map (DWI grid, unitless) for the report's FA figure
@@ -84,7 +89,7 @@ def tumor_compartment(ctx: PlanContext, tumor, cord) -> str | None:
 def run(ctx: PlanContext, progress: Progress) -> TractographyStageResult:
     if ctx.dwi is None:
         raise StageSkipped("no diffusion MRI (--dwi with --bval/--bvec)")
-    params = TractographyParams.from_dict(ctx.params.get(SECTION))
+    params = from_dict(TractographyParams, ctx.params.get(SECTION), where=SECTION)
     check_gradient_scheme(ctx.dwi)
     cord = ctx.label("cord")
     if cord is None:

@@ -125,6 +125,107 @@ def _r(v, nd: int = 4):
     return None if v is None else round(float(v), nd)
 
 
+def _find_cysts(out: CystEdemaResult, t1_levels, t1, t1c, t2, fluid2: np.ndarray, tm: np.ndarray, tumor: Volume, sl,
+                axis, levels: dict, params: CystEdemaParams) -> np.ndarray:
+    """Step 1: enclosed fluid regions (T2 and T1/T1c at CSF level) adjoining the tumor, in the
+    examined box; sets ``out.cyst_info`` and adds the T1 levels to ``levels``."""
+    no_cyst = {"segmented": False}
+    sp = tumor.spacing
+    t1_role = "t1" if t1 is not None else "t1c" if t1c is not None else None
+    cyst = np.zeros_like(tm)
+    if t1_role is None:
+        out.cyst_info = {**no_cyst, "reason": NEEDS_T1}
+    else:
+        i1, cord1, csf1 = t1_levels(t1 if t1 is not None else t1c)
+        levels.update({f"{t1_role}_cord": _r(cord1), f"{t1_role}_csf": _r(csf1)})
+        if cord1 is None or csf1 is None or cord1 <= csf1:
+            out.cyst_info = {**no_cyst, "reason": f"CSF is not darker than cord on {t1_role}: fluid cannot be called"}
+        else:
+            fluid = fluid2 & (i1 <= csf1 + params.fluid_fraction_t1 * (cord1 - csf1))
+            lab, n = ndimage.label(fluid)
+            faces = np.zeros_like(tm)
+            for ax in range(3):
+                idx = [slice(None)] * 3
+                for end in (0, -1):
+                    idx[ax] = end
+                    faces[tuple(idx)] = True
+            open_ids = np.unique(lab[faces & (lab > 0)])
+            near_t = _near(tm, sp, params.adjoin_mm)
+            min_vox = params.min_cyst_ml / tumor.voxel_volume_ml
+            for k in np.unique(lab[near_t & (lab > 0)]):
+                comp = lab == k
+                if k in open_ids or comp.sum() < min_vox:
+                    continue
+                cyst |= comp
+            if cyst.any():
+                vol_ml, cc = _extent_info(cyst, tumor, sl, axis)
+                comps = _components_info(cyst, tumor, sl, axis)
+                out.cyst_info = {
+                    "segmented": True, "reason": "enclosed fluid-signal region(s) adjoining the tumor",
+                    "volume_ml": round(vol_ml, 3), "craniocaudal_extent_mm": round(cc, 1), "count": len(comps),
+                    "components": comps, "contrasts": ["t2", t1_role],
+                    "method": f"T2 and {t1_role} at CSF level, enclosed by tissue (not the subarachnoid space), "
+                              f"within {params.adjoin_mm} mm of the tumor"}
+            else:
+                out.cyst_info = {**no_cyst, "reason": "no fluid-signal region adjoining the tumor"}
+        out.cyst_info["contrasts_available"] = [r for r, v in (("t2", t2), ("t1", t1), ("t1c", t1c)) if v is not None]
+    return cyst
+
+
+def _solid_tumor(out: CystEdemaResult, t1_levels, t1c, tm: np.ndarray, cyst: np.ndarray, levels: dict,
+                 tumor_on_t1c: bool, params: CystEdemaParams):
+    """Step 2: the solid (enhancing) tumor; sets ``out.tumor_info``. Returns ``(solid, enhancing)``
+    (``enhancing`` None without T1c or enhancement)."""
+    solid = tm & ~cyst
+    enh = None
+    out.tumor_info = {"solid_rule": "tumor mask minus cysts", "enhances": None}
+    if t1c is None:
+        out.tumor_info["limitation"] = ("no T1c: the tumor mask may include non-enhancing edema, which T2 "
+                                        "does not separate from solid tumor")
+    else:
+        ic, cord_c, csf_c = t1_levels(t1c)
+        tum_c = float(np.percentile(ic[tm], 90.0))
+        levels.update({"t1c_cord": _r(cord_c), "t1c_tumor_p90": _r(tum_c)})
+        enhances = cord_c is not None and tum_c >= cord_c * (1.0 + params.min_enhancement)
+        out.tumor_info["enhances"] = bool(enhances)
+        if enhances:
+            enh = ic >= cord_c + params.enhancing_fraction * (tum_c - cord_c)
+            if tumor_on_t1c:
+                out.tumor_info["solid_rule"] = "tumor grown on T1c (the enhancing part), minus cysts"
+            else:
+                part = ndimage.binary_fill_holes(tm & enh) & tm & ~cyst
+                if part.any():
+                    out.tumor_info["solid_rule"] = ("enhancing part of the tumor mask on T1c (half-maximum "
+                                                    "between cord and tumor levels), minus cysts")
+                    solid = part
+    return solid, enh
+
+
+def _edema_section(out: CystEdemaResult, t1c, enh, i2, fluid2, solid, cyst, tumor: Volume, sl, axis, cord2: float,
+                   csf2: float, levels: dict, params: CystEdemaParams) -> None:
+    """Step 3: edema (non-enhancing T2-hyperintense tissue contiguous with the tumor) into ``out``."""
+    no_edema = {"segmented": False}
+    sp = tumor.spacing
+    if t1c is None:
+        out.edema_info = {**no_edema, "reason": NEEDS_T1C}
+    elif enh is None:
+        out.edema_info = {**no_edema, "reason": "the tumor does not enhance on T1c: edema cannot be separated "
+                                                "from non-enhancing tumor"}
+    else:
+        edema = _edema(i2, enh, fluid2, solid, cyst, sp, cord2, csf2, params)
+        if edema.sum() * tumor.voxel_volume_ml >= params.min_edema_ml:
+            vol_ml, cc = _extent_info(edema, tumor, sl, axis)
+            out.edema = _uncrop(edema, tumor, sl, "edema")
+            out.edema_info = {
+                "segmented": True, "reason": "non-enhancing T2-hyperintense tissue contiguous with the tumor",
+                "volume_ml": round(vol_ml, 3), "craniocaudal_extent_mm": round(cc, 1), "contrasts": ["t2", "t1c"],
+                "method": "T2 between cord and CSF levels, below the T1c half-maximum of the tumor's enhancement, "
+                          f"not fluid, contiguous with the tumor or a cyst (within {params.adjoin_mm} mm)",
+                "levels": dict(levels)}
+        else:
+            out.edema_info = {**no_edema, "reason": "no non-enhancing T2-hyperintense tissue adjoining the tumor"}
+
+
 def segment_cyst_edema(tumor: Volume, *, cord: Volume | None, sac: Volume | None, t2: Volume | None,
                        t1: Volume | None = None, t1c: Volume | None = None, csf_level_t2: float | None = None,
                        tumor_on_t1c: bool = False, params: CystEdemaParams | None = None) -> CystEdemaResult:
@@ -204,68 +305,10 @@ def segment_cyst_edema(tumor: Volume, *, cord: Volume | None, sac: Volume | None
         return img, _mode(img[cord_m & ~tm]), _mode(img[csf_t2])
 
     # ---- 1. cysts --------------------------------------------------------------------------
-    t1_role = "t1" if t1 is not None else "t1c" if t1c is not None else None
-    cyst = np.zeros_like(tm)
-    if t1_role is None:
-        out.cyst_info = {**no_cyst, "reason": NEEDS_T1}
-    else:
-        i1, cord1, csf1 = t1_levels(t1 if t1 is not None else t1c)
-        levels.update({f"{t1_role}_cord": _r(cord1), f"{t1_role}_csf": _r(csf1)})
-        if cord1 is None or csf1 is None or cord1 <= csf1:
-            out.cyst_info = {**no_cyst, "reason": f"CSF is not darker than cord on {t1_role}: fluid cannot be called"}
-        else:
-            fluid = fluid2 & (i1 <= csf1 + params.fluid_fraction_t1 * (cord1 - csf1))
-            lab, n = ndimage.label(fluid)
-            faces = np.zeros_like(tm)
-            for ax in range(3):
-                idx = [slice(None)] * 3
-                for end in (0, -1):
-                    idx[ax] = end
-                    faces[tuple(idx)] = True
-            open_ids = np.unique(lab[faces & (lab > 0)])
-            near_t = _near(tm, sp, params.adjoin_mm)
-            min_vox = params.min_cyst_ml / tumor.voxel_volume_ml
-            for k in np.unique(lab[near_t & (lab > 0)]):
-                comp = lab == k
-                if k in open_ids or comp.sum() < min_vox:
-                    continue
-                cyst |= comp
-            if cyst.any():
-                vol_ml, cc = _extent_info(cyst, tumor, sl, axis)
-                comps = _components_info(cyst, tumor, sl, axis)
-                out.cyst_info = {
-                    "segmented": True, "reason": "enclosed fluid-signal region(s) adjoining the tumor",
-                    "volume_ml": round(vol_ml, 3), "craniocaudal_extent_mm": round(cc, 1), "count": len(comps),
-                    "components": comps, "contrasts": ["t2", t1_role],
-                    "method": f"T2 and {t1_role} at CSF level, enclosed by tissue (not the subarachnoid space), "
-                              f"within {params.adjoin_mm} mm of the tumor"}
-            else:
-                out.cyst_info = {**no_cyst, "reason": "no fluid-signal region adjoining the tumor"}
-        out.cyst_info["contrasts_available"] = [r for r, v in (("t2", t2), ("t1", t1), ("t1c", t1c)) if v is not None]
+    cyst = _find_cysts(out, t1_levels, t1, t1c, t2, fluid2, tm, tumor, sl, axis, levels, params)
 
     # ---- 2. solid tumor (enhancing part) -------------------------------------------------------
-    solid = tm & ~cyst
-    enh = None
-    out.tumor_info = {"solid_rule": "tumor mask minus cysts", "enhances": None}
-    if t1c is None:
-        out.tumor_info["limitation"] = ("no T1c: the tumor mask may include non-enhancing edema, which T2 "
-                                        "does not separate from solid tumor")
-    else:
-        ic, cord_c, csf_c = t1_levels(t1c)
-        tum_c = float(np.percentile(ic[tm], 90.0))
-        levels.update({"t1c_cord": _r(cord_c), "t1c_tumor_p90": _r(tum_c)})
-        enhances = cord_c is not None and tum_c >= cord_c * (1.0 + params.min_enhancement)
-        out.tumor_info["enhances"] = bool(enhances)
-        if enhances:
-            enh = ic >= cord_c + params.enhancing_fraction * (tum_c - cord_c)
-            if tumor_on_t1c:
-                out.tumor_info["solid_rule"] = "tumor grown on T1c (the enhancing part), minus cysts"
-            else:
-                part = ndimage.binary_fill_holes(tm & enh) & tm & ~cyst
-                if part.any():
-                    out.tumor_info["solid_rule"] = ("enhancing part of the tumor mask on T1c (half-maximum "
-                                                    "between cord and tumor levels), minus cysts")
-                    solid = part
+    solid, enh = _solid_tumor(out, t1_levels, t1c, tm, cyst, levels, tumor_on_t1c, params)
     if cyst.any() or enh is not None:
         out.solid_tumor = _uncrop(solid, tumor, sl, "tumor")
         out.tumor_info["solid_volume_ml"] = round(float(solid.sum()) * tumor.voxel_volume_ml, 3)
@@ -274,24 +317,7 @@ def segment_cyst_edema(tumor: Volume, *, cord: Volume | None, sac: Volume | None
         out.cyst_info["levels"] = dict(levels)
 
     # ---- 3. edema ----------------------------------------------------------------------------------
-    if t1c is None:
-        out.edema_info = {**no_edema, "reason": NEEDS_T1C}
-    elif enh is None:
-        out.edema_info = {**no_edema, "reason": "the tumor does not enhance on T1c: edema cannot be separated "
-                                                "from non-enhancing tumor"}
-    else:
-        edema = _edema(i2, enh, fluid2, solid, cyst, sp, cord2, csf2, params)
-        if edema.sum() * tumor.voxel_volume_ml >= params.min_edema_ml:
-            vol_ml, cc = _extent_info(edema, tumor, sl, axis)
-            out.edema = _uncrop(edema, tumor, sl, "edema")
-            out.edema_info = {
-                "segmented": True, "reason": "non-enhancing T2-hyperintense tissue contiguous with the tumor",
-                "volume_ml": round(vol_ml, 3), "craniocaudal_extent_mm": round(cc, 1), "contrasts": ["t2", "t1c"],
-                "method": "T2 between cord and CSF levels, below the T1c half-maximum of the tumor's enhancement, "
-                          f"not fluid, contiguous with the tumor or a cyst (within {params.adjoin_mm} mm)",
-                "levels": dict(levels)}
-        else:
-            out.edema_info = {**no_edema, "reason": "no non-enhancing T2-hyperintense tissue adjoining the tumor"}
+    _edema_section(out, t1c, enh, i2, fluid2, solid, cyst, tumor, sl, axis, cord2, csf2, levels, params)
     return out
 
 

@@ -2,12 +2,13 @@
 
 Every threshold below is a documented, user-adjustable setting chosen on the project's phantoms
 and the real test images (``../shared/data``); none of them is a published value. Stages read
-overrides from ``ctx.params["segmentation"]`` (see :func:`segmentation_params_from_dict`).
+overrides from ``ctx.params["segmentation"]`` with :func:`SpinePlannerLib.core.params.from_dict`
+(``{"anchor": {...}}`` short form: :meth:`SegmentationParams.expand_shorthands`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from SpinePlannerLib.core.param_checks import check_min_max, check_numeric_fields, check_range
 
@@ -605,38 +606,18 @@ class SegmentationParams:
                 if len(p) != 3:
                     raise ValueError(f"{name}: every seed must be three numbers R, A, S (mm), got {p}")
 
-
-def _dataclass_from_dict(cls, data: dict, where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-    kwargs = {}
-    for k, v in data.items():
-        if isinstance(v, list) and k.endswith(("_mm2", "_mm")) and len(v) == 2:
-            v = tuple(v)
-        kwargs[k] = v
-    return cls(**kwargs)
-
-
-def segmentation_params_from_dict(data: dict | None) -> SegmentationParams:
-    """Build :class:`SegmentationParams` from ``ctx.params["segmentation"]``.
-
-    Accepts nested ``cord`` / ``tumor`` / ``vertebrae`` / ``vertebrae_mri`` / ``cyst_edema`` dicts, and the short form
-    ``{"anchor": {"level": "L1", "ras": [r, a, s]}}`` for a user-named vertebra.
-    """
-    data = dict(data or {})
-    nested = {}
-    for key, cls in (("cord", CordParams), ("tumor", TumorParams), ("vertebrae", VertebraeParams),
-                     ("vertebrae_mri", VertebraeMRIParams), ("cyst_edema", CystEdemaParams)):
-        sub = dict(data.pop(key, {}) or {})
-        if key == "vertebrae" and "anchor" in data:
-            anchor = data.pop("anchor") or {}
-            sub.setdefault("anchor_level", anchor.get("level"))
-            sub.setdefault("anchor_ras", anchor.get("ras"))
-        nested[key] = _dataclass_from_dict(cls, sub, f"segmentation.{key}")
-    top = _dataclass_from_dict(SegmentationParams, {k: v for k, v in data.items()}, "segmentation")
-    top.cord, top.tumor, top.vertebrae = nested["cord"], nested["tumor"], nested["vertebrae"]
-    top.vertebrae_mri = nested["vertebrae_mri"]
-    top.cyst_edema = nested["cyst_edema"]
-    return top
+    @classmethod
+    def expand_shorthands(cls, data: dict) -> dict:
+        """``{"anchor": {"level": "L1", "ras": [r, a, s]}}`` (the user-named vertebra, as
+        ``--level-anchor`` writes it) -> ``vertebrae.anchor_level`` / ``vertebrae.anchor_ras``."""
+        if "anchor" not in data:
+            return data
+        data = dict(data)
+        anchor = data.pop("anchor") or {}
+        if not isinstance(anchor, dict) or set(anchor) - {"level", "ras"}:
+            raise ValueError(f"anchor must be {{'level': 'L1', 'ras': [r, a, s]}}, got {anchor!r}")
+        vertebrae = dict(data.get("vertebrae") or {})
+        vertebrae.setdefault("anchor_level", anchor.get("level"))
+        vertebrae.setdefault("anchor_ras", anchor.get("ras"))
+        data["vertebrae"] = vertebrae
+        return data

@@ -17,7 +17,7 @@ records); its scene nodes are made by :mod:`SpinePlannerLib.mrml.segmentation`.
 Engines are selectable per structure (``ctx.params["segmentation"]``: ``cord_engine`` /
 ``tumor_engine`` = ``"classical"`` or ``"monai"``); the MONAI network (:mod:`monai_engine`, run
 out of process) replaces the classical label maps of the structures that ask for it.
-Settings: :mod:`seg_params` (``segmentation_params_from_dict``), e.g.
+Settings: :class:`~SpinePlannerLib.segmentation.params.SegmentationParams` (``--params`` section), e.g.
 ``{"anchor": {"level": "L1", "ras": [r, a, s]}, "background_seeds_ras": [[r, a, s]]}``.
 """
 
@@ -29,12 +29,13 @@ import numpy as np
 
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_like, resample_mask_like
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped, no_progress
 from SpinePlannerLib.segmentation.common import convex_per_axial_slice, labels_to_grid
 from SpinePlannerLib.segmentation.cord import contrast_family, segment_cord
 from SpinePlannerLib.segmentation.cyst_edema import segment_cyst_edema
-from SpinePlannerLib.segmentation.params import segmentation_params_from_dict
+from SpinePlannerLib.segmentation.params import SegmentationParams
 from SpinePlannerLib.segmentation.tumor import disc_barrier, grow_tumor
 from SpinePlannerLib.segmentation.vertebrae_ct import VertebraeResult, segment_vertebrae_ct
 from SpinePlannerLib.segmentation.vertebrae_mri import centreline_from_mask, segment_vertebrae_mri
@@ -202,7 +203,7 @@ class _Run:
 
 def run(ctx: PlanContext, progress: Progress) -> SegmentationResult:
     try:
-        params = segmentation_params_from_dict(ctx.params.get("segmentation"))
+        params = from_dict(SegmentationParams, ctx.params.get("segmentation"), where="segmentation")
     except ValueError as exc:
         raise InputError("segmentation parameters", str(exc)) from None
     ref = ctx.reference
@@ -250,7 +251,7 @@ def _tumor_from_seed(s: _Run, seed: np.ndarray) -> None:
     roles = TUMOR_ROLES_EXTRADURAL if inside is False else TUMOR_ROLES_INTRADURAL
     candidates = [r for r in roles if r in ctx.volumes and ctx.volumes[r].contains_ras(seed)]
     if not candidates:
-        raise InputError("--tumor-seed", f"point {np.round(seed, 2).tolist()} lies outside every image")
+        raise InputError("tumor seed", f"point {np.round(seed, 2).tolist()} lies outside every image")
     role = candidates[0]
     vol = ctx.volumes[role]
     allowed = forbidden = None
@@ -273,7 +274,7 @@ def _tumor_from_seed(s: _Run, seed: np.ndarray) -> None:
     role, result, note = _dense_lesion_on_ct(s, seed, role, result, inside, auto_bg)
     tumor_ref = _to_ref(result.mask, s.ref, "tumor")
     if not np.any(tumor_ref.array):
-        raise InputError("--tumor-seed", "the region grown from the seed is empty on the reference grid")
+        raise InputError("tumor seed", "the region grown from the seed is empty on the reference grid")
     s.labels["tumor"] = s.tumor_ref = tumor_ref
     for w in result.warnings:
         s.warn(f"tumor: {w}")
@@ -601,7 +602,7 @@ def _apply_monai_engine(s: _Run, progress: Progress) -> None:
     roles = list(monai_engine.load_model_spec(model).channels)  # the images the network takes, in order
     missing = [r for r in roles if r not in ctx.volumes]
     if missing:
-        raise InputError("--params", f"segmentation model {model.name} needs the image role(s) "
+        raise InputError("params", f"segmentation model {model.name} needs the image role(s) "
                                      f"{', '.join(missing)}, which were not given")
     with tempfile.TemporaryDirectory(prefix="spineplan-monai-") as tmp:
         images = []

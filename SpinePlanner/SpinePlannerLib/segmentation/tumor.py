@@ -283,7 +283,7 @@ def disc_barrier(volume: Volume, centerline_ras, vertebrae, seed_ras, *, radius_
     if radius_mm is None:
         box = tuple(slice(0, n) for n in volume.shape3)
     else:
-        c = _seed_ijk(volume, seed_ras, "--tumor-seed")
+        c = _seed_ijk(volume, seed_ras, "tumor seed")
         box = _crop_box(volume.shape3, c, np.ceil(radius_mm / volume.spacing).astype(int))
     ijk = np.stack(np.meshgrid(*[np.arange(b.start, b.stop) for b in box], indexing="ij"), axis=-1).reshape(-1, 3)
     voxel_arc = fine[tree.query(volume.ijk_to_ras(ijk))[1]].reshape([b.stop - b.start for b in box])
@@ -332,12 +332,12 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     Raises
     ------
     InputError
-        Seed outside the image or in background (``--tumor-seed``).
+        Seed outside the image or in background (:class:`InputError` ``"tumor seed"``).
     """
     params = params or TumorParams()
     if volume.array.ndim != 3:
         raise ValueError("grow_tumor expects a 3D volume")
-    seed = _seed_ijk(volume, seed_ras, "--tumor-seed")
+    seed = _seed_ijk(volume, seed_ras, "tumor seed")
     fg = [_seed_ijk(volume, p, "foreground seed") for p in foreground_seeds_ras]
     bg = [_seed_ijk(volume, p, "background seed") for p in background_seeds_ras]
     sp = volume.spacing
@@ -347,12 +347,65 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
     seed_vals = _ball_values(raw, seed, params.seed_radius_mm, sp)
     seed_level = float(np.median(seed_vals))
     if ct and seed_level < -500.0:
-        raise InputError("--tumor-seed", f"the point lies in air/background (median {seed_level:.0f} HU around it); "
+        raise InputError("tumor seed", f"the point lies in air/background (median {seed_level:.0f} HU around it); "
                                          "click inside the tumor")
     if not ct and seed_level < lo + params.background_fraction * (hi - lo):
-        raise InputError("--tumor-seed", f"the point lies in background (signal {seed_level:.3g}, below "
+        raise InputError("tumor seed", f"the point lies in background (signal {seed_level:.3g}, below "
                                          f"{params.background_fraction:.0%} of the image's range); click inside the tumor")
     # work in a box around all seeds
+    box, off, raw_box, img, ok, wall, s_local, dist2 = _search_region(volume, raw, seed, fg, bg, allowed, forbidden,
+                                                                      barrier, params)
+    sigma_floor = 0.01 * (hi - lo)
+    progress(0.3, "growing from the seed")
+    region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
+    known = np.asarray(list(tissue_levels), float)
+    if known.size and np.min(np.abs(known - stats["seed_median"])) < params.low_contrast_sd * stats["seed_sd"]:
+        # a bordering tissue within a few noise SDs of the tumor: smooth more (noise down by
+        # about the cube root of the voxels averaged) and grow again
+        progress(0.5, "low contrast: smoothing more")
+        img = ndimage.gaussian_filter(raw_box, sigma=params.low_contrast_smoothing_mm / sp)
+        region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
+        stats["low_contrast_smoothing_mm"] = params.low_contrast_smoothing_mm
+    warnings = []
+    edge = dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2
+    if params.leak_cut_max_mm > 0 and np.any(region & edge):
+        progress(0.6, "cutting a leak at its narrowest constriction")
+        region = _cut_leak(region, s_local, sp, params, edge, stats, warnings)
+    for p in fg:
+        q = p - off
+        if not region[tuple(q)]:
+            extra, _ = _grow_one(img, q, sp, params, ok, sigma_floor)
+            region |= extra
+    if bg:
+        region = _split_at_background(region, s_local, fg, bg, off, sp, progress)
+    reached = bool(np.any(region & edge))
+    if wall is not None:
+        stopped = bool(np.any(ndimage.binary_dilation(region) & wall))
+        stats["stopped_at_barrier"] = stopped
+        if stopped:
+            warnings.append("the region reached an intervertebral disc next to the seed's vertebra and was stopped "
+                            "there (bone metastases respect the disc; a lesion crossing it, e.g. an infection or "
+                            "epidural spread behind the disc, needs segmentation.tumor.disc_barrier false)")
+    if reached:
+        warnings.append(f"the tumor region reached the search limit ({params.max_radius_mm} mm from the seed): "
+                        "the border may be leaking; add background seeds or check the seed")
+    out = np.zeros(volume.shape3, np.uint8)
+    out[box] = region
+    stats.update(voxels=int(region.sum()), reached_search_limit=reached,
+                 volume_ml=float(region.sum() * volume.voxel_volume_ml))
+    progress(1.0, "tumor grown")
+    return TumorResult(volume.with_array(out, name="tumor"), stats, warnings)
+
+
+def _search_region(volume: Volume, raw: np.ndarray, seed, fg: list, bg: list, allowed, forbidden, barrier,
+                   params: TumorParams):
+    """The box around all seeds and the voxels the tumor may take in it (inside ``allowed``,
+    outside ``forbidden`` and the barrier, within ``max_radius_mm`` of a seed or a foreground seed).
+
+    Returns ``(box, off, raw_box, img, ok, wall, s_local, dist2)``: the box (slices) and its offset,
+    the raw and smoothed image in it, the allowed voxels, the barrier (or None), the seed in box
+    voxels and the squared distance (mm^2) of each box voxel from it."""
+    sp = volume.spacing
     pts = np.array([seed, *fg, *bg])
     half = np.ceil((params.max_radius_mm + 2.0) / sp).astype(int)
     centre = (pts.min(axis=0) + pts.max(axis=0)) // 2
@@ -378,54 +431,22 @@ def grow_tumor(volume: Volume, seed_ras, *, params: TumorParams | None = None, c
         q = p - off
         within |= sum(((grid_idx[d] - q[d]) * sp[d]) ** 2 for d in range(3)) <= params.max_radius_mm**2
     ok &= within
-    sigma_floor = 0.01 * (hi - lo)
-    progress(0.3, "growing from the seed")
-    region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
-    known = np.asarray(list(tissue_levels), float)
-    if known.size and np.min(np.abs(known - stats["seed_median"])) < params.low_contrast_sd * stats["seed_sd"]:
-        # a bordering tissue within a few noise SDs of the tumor: smooth more (noise down by
-        # about the cube root of the voxels averaged) and grow again
-        progress(0.5, "low contrast: smoothing more")
-        img = ndimage.gaussian_filter(raw_box, sigma=params.low_contrast_smoothing_mm / sp)
-        region, stats = _grow_one(img, s_local, sp, params, ok, sigma_floor, tissue_levels)
-        stats["low_contrast_smoothing_mm"] = params.low_contrast_smoothing_mm
-    warnings = []
-    edge = dist2 > (params.max_radius_mm - 2.0 * sp.max()) ** 2
-    if params.leak_cut_max_mm > 0 and np.any(region & edge):
-        progress(0.6, "cutting a leak at its narrowest constriction")
-        region = _cut_leak(region, s_local, sp, params, edge, stats, warnings)
-    for p in fg:
-        q = p - off
-        if not region[tuple(q)]:
-            extra, _ = _grow_one(img, q, sp, params, ok, sigma_floor)
-            region |= extra
-    if bg:
-        inside = [p - off for p in bg if region[tuple(p - off)]]
-        if inside:
-            progress(0.7, "splitting at background seeds")
-            markers = np.zeros(img.shape, np.int32)
-            for q in [s_local, *[p - off for p in fg]]:
-                markers[tuple(q)] = 1
-            for q in inside:
-                markers[tuple(q)] = 2
-            # split at the narrowest constriction between the seeds (watershed of the distance map)
-            depth = ndimage.distance_transform_edt(region, sampling=sp)
-            ws = watershed(-depth, markers, mask=region)
-            region = ws == 1
-    reached = bool(np.any(region & edge))
-    if wall is not None:
-        stopped = bool(np.any(ndimage.binary_dilation(region) & wall))
-        stats["stopped_at_barrier"] = stopped
-        if stopped:
-            warnings.append("the region reached an intervertebral disc next to the seed's vertebra and was stopped "
-                            "there (bone metastases respect the disc; a lesion crossing it, e.g. an infection or "
-                            "epidural spread behind the disc, needs segmentation.tumor.disc_barrier false)")
-    if reached:
-        warnings.append(f"the tumor region reached the search limit ({params.max_radius_mm} mm from the seed): "
-                        "the border may be leaking; add background seeds or check the seed")
-    out = np.zeros(volume.shape3, np.uint8)
-    out[box] = region
-    stats.update(voxels=int(region.sum()), reached_search_limit=reached,
-                 volume_ml=float(region.sum() * volume.voxel_volume_ml))
-    progress(1.0, "tumor grown")
-    return TumorResult(volume.with_array(out, name="tumor"), stats, warnings)
+    return box, off, raw_box, img, ok, wall, s_local, dist2
+
+
+def _split_at_background(region: np.ndarray, s_local, fg: list, bg: list, off, sp, progress: Progress) -> np.ndarray:
+    """Split the region at the narrowest constriction between the tumor seeds and the background
+    seeds inside it (watershed of the distance map); the tumor seeds' part."""
+    inside = [p - off for p in bg if region[tuple(p - off)]]
+    if inside:
+        progress(0.7, "splitting at background seeds")
+        markers = np.zeros(region.shape, np.int32)
+        for q in [s_local, *[p - off for p in fg]]:
+            markers[tuple(q)] = 1
+        for q in inside:
+            markers[tuple(q)] = 2
+        # split at the narrowest constriction between the seeds (watershed of the distance map)
+        depth = ndimage.distance_transform_edt(region, sampling=sp)
+        ws = watershed(-depth, markers, mask=region)
+        region = ws == 1
+    return region

@@ -123,6 +123,100 @@ def _canal_open_above(img: np.ndarray, centres: np.ndarray, k_last: int, sp) -> 
     return bool(win.size == 0 or np.mean(win == OUTSIDE_HU) > 0.5)
 
 
+def _scan_column(hard: np.ndarray, fit, di: float, dj: float, bi: float, k_start: int, k_last: int, sp,
+                 params: VertebraeParams):
+    """Bone runs along i, slice by slice upwards from the top body, following the narrow column
+    (the dens) where it is narrow and the body's axis where it is wide.
+
+    Returns ``(widths, axis)``: slice -> run width (mm), slice -> (i centre, j, half width in voxels).
+    """
+    nj, nk = hard.shape[1], hard.shape[2]
+    w_max = params.dens_width_mm[1]
+    widths: dict[int, float] = {}
+    axis: dict[int, tuple[float, float, float]] = {}
+    i_prev = bi
+    k_top_scan = min(nk - 1, k_last + int(round(params.c2_max_canal_above_mm / sp[2])))
+    for k in range(k_start, k_top_scan + 1):
+        j = int(round(np.polyval(fit[1], k) + dj))
+        if not 0 <= j < nj:
+            break
+        row = hard[:, j, k]
+        at = _nearest_true(row, int(round(i_prev)), max(1, int(round(2.0 / sp[0]))))
+        if at is None:
+            break
+        run = _bone_run(row, at)
+        w = (run[1] - run[0] + 1) * sp[0]
+        widths[k] = w
+        mid = 0.5 * (run[0] + run[1])
+        axis[k] = (mid, float(j), 0.5 * (run[1] - run[0] + 1))
+        if w <= w_max:
+            i_prev = mid
+        else:
+            i_prev = float(np.polyval(fit[0], k) + di)
+    return widths, axis
+
+
+def _dens_slices(widths: dict, w_max: float) -> list[int]:
+    """The dens: the narrow run directly above wider (body) slices."""
+    ks = sorted(widths)
+    dens_ks: list[int] = []
+    for n in range(1, len(ks)):
+        if widths[ks[n]] <= w_max < widths[ks[n - 1]]:
+            m = n
+            while m < len(ks) and widths[ks[m]] <= w_max:
+                m += 1
+            dens_ks = ks[n:m]
+            break
+    return dens_ks
+
+
+def _c1_ring(img: np.ndarray, hard: np.ndarray, canal: np.ndarray, centres: np.ndarray, ring_ks, axis: dict,
+             widths: dict, fit, di: float, dj: float, k_last: int, sign: int, sp, params: VertebraeParams):
+    """Parts of the C1 ring (lateral masses, anterior arch, posterior arch) slice by slice.
+
+    Returns ``(parts, ring_slices, arch_depths)``: slices showing each part, slices showing all
+    three, and the anterior arch depth (mm) in those.
+    """
+    ni, nj = img.shape[:2]
+    w_max = params.dens_width_mm[1]
+    parts = {"lateral_masses": 0, "anterior_arch": 0, "posterior_arch": 0}
+    ring_slices, arch_depths = 0, []
+    reach = int(round(params.c1_lateral_mass_mm / sp[0]))
+    depth = int(round(params.arch_depth_mm / sp[1]))
+    for k in ring_ks:
+        if k in axis and widths[k] <= w_max:
+            i_c, j_c, _half = axis[k]
+        else:
+            i_c, j_c = np.polyval(fit[0], k) + di, np.polyval(fit[1], k) + dj
+        if not (0 <= round(i_c) < ni and 0 <= round(j_c) < nj):
+            continue
+        row = hard[:, int(round(j_c)), k]
+        run = _bone_run(row, int(round(i_c))) or (int(round(i_c)), int(round(i_c)))
+        left = row[max(0, run[0] - reach):run[0]]
+        right = row[run[1] + 1:run[1] + 1 + reach]
+        lateral = bool(left.any() and right.any())
+        col_b = hard[int(round(i_c)), :, k]
+        col_hu = img[int(round(i_c)), :, k]
+        arch, thick = _anterior_arch(col_b, col_hu, int(round(j_c)), sign, sp[1], params)
+        # posterior arch: bone behind the canal on the canal centre's column
+        post = False
+        if k <= k_last and canal[:, :, k].any():
+            ci_k = int(round(centres[k, 0]))
+            on_col = canal[ci_k, :, k]
+            rows = np.flatnonzero(on_col) if on_col.any() else np.argwhere(canal[:, :, k])[:, 1]
+            edge = rows.min() if sign > 0 else rows.max()
+            a, b = (edge - depth, edge) if sign > 0 else (edge + 1, edge + depth + 1)
+            band = slice(max(0, ci_k - 2), min(ni, ci_k + 3))
+            post = bool(hard[band, max(0, a):min(nj, b), k].any())
+        parts["lateral_masses"] += lateral
+        parts["anterior_arch"] += arch
+        parts["posterior_arch"] += post
+        if lateral and arch and post:
+            ring_slices += 1
+            arch_depths.append(thick)
+    return parts, ring_slices, arch_depths
+
+
 def c2_evidence(img: np.ndarray, canal: np.ndarray, centres: np.ndarray, bodies: list, k_last: int, sign: int,
                 spacing, params: VertebraeParams) -> dict | None:
     """Whether the most cranial body slot is C2 (see module docstring).
@@ -185,83 +279,22 @@ def c2_evidence(img: np.ndarray, canal: np.ndarray, centres: np.ndarray, bodies:
     di = bi - np.polyval(fit[0], k_start)
 
     w_max, w_min = params.dens_width_mm[1], params.dens_width_mm[0]
-    widths: dict[int, float] = {}
-    axis: dict[int, tuple[float, float, float]] = {}
-    i_prev = bi
-    k_top_scan = min(nk - 1, k_last + int(round(params.c2_max_canal_above_mm / sp[2])))
-    for k in range(k_start, k_top_scan + 1):
-        j = int(round(np.polyval(fit[1], k) + dj))
-        if not 0 <= j < nj:
-            break
-        row = hard[:, j, k]
-        at = _nearest_true(row, int(round(i_prev)), max(1, int(round(2.0 / sp[0]))))
-        if at is None:
-            break
-        run = _bone_run(row, at)
-        w = (run[1] - run[0] + 1) * sp[0]
-        widths[k] = w
-        mid = 0.5 * (run[0] + run[1])
-        axis[k] = (mid, float(j), 0.5 * (run[1] - run[0] + 1))
-        if w <= w_max:
-            i_prev = mid
-        else:
-            i_prev = float(np.polyval(fit[0], k) + di)
+    widths, axis = _scan_column(hard, fit, di, dj, bi, k_start, k_last, sp, params)
     ks = sorted(widths)
-    # the dens: the narrow run directly above wider (body) slices
-    dens_ks: list[int] = []
-    for n in range(1, len(ks)):
-        if widths[ks[n]] <= w_max < widths[ks[n - 1]]:
-            m = n
-            while m < len(ks) and widths[ks[m]] <= w_max:
-                m += 1
-            dens_ks = ks[n:m]
-            break
+    dens_ks = _dens_slices(widths, w_max)
     height = len(dens_ks) * sp[2]
     dens_w = float(np.median([widths[k] for k in dens_ks])) if dens_ks else 0.0
     dens_found = bool(height >= params.dens_min_height_mm and w_min <= dens_w <= w_max)
 
     # the C1 ring in the dens slices (without a dens: in the slices above the top body's column,
     # around its axis, so that a ring seen without a dens is reported)
-    parts = {"lateral_masses": 0, "anterior_arch": 0, "posterior_arch": 0}
-    ring_slices, arch_depths = 0, []
-    reach = int(round(params.c1_lateral_mass_mm / sp[0]))
-    depth = int(round(params.arch_depth_mm / sp[1]))
     if dens_ks:
         ring_ks = list(dens_ks)
     else:
         first = (ks[-1] + 1) if ks else k_start
         ring_ks = list(range(first, min(k_last, first + int(round(25.0 / sp[2]))) + 1))
-    for k in ring_ks:
-        if k in axis and widths[k] <= w_max:
-            i_c, j_c, _half = axis[k]
-        else:
-            i_c, j_c = np.polyval(fit[0], k) + di, np.polyval(fit[1], k) + dj
-        if not (0 <= round(i_c) < ni and 0 <= round(j_c) < nj):
-            continue
-        row = hard[:, int(round(j_c)), k]
-        run = _bone_run(row, int(round(i_c))) or (int(round(i_c)), int(round(i_c)))
-        left = row[max(0, run[0] - reach):run[0]]
-        right = row[run[1] + 1:run[1] + 1 + reach]
-        lateral = bool(left.any() and right.any())
-        col_b = hard[int(round(i_c)), :, k]
-        col_hu = img[int(round(i_c)), :, k]
-        arch, thick = _anterior_arch(col_b, col_hu, int(round(j_c)), sign, sp[1], params)
-        # posterior arch: bone behind the canal on the canal centre's column
-        post = False
-        if k <= k_last and canal[:, :, k].any():
-            ci_k = int(round(centres[k, 0]))
-            on_col = canal[ci_k, :, k]
-            rows = np.flatnonzero(on_col) if on_col.any() else np.argwhere(canal[:, :, k])[:, 1]
-            edge = rows.min() if sign > 0 else rows.max()
-            a, b = (edge - depth, edge) if sign > 0 else (edge + 1, edge + depth + 1)
-            band = slice(max(0, ci_k - 2), min(ni, ci_k + 3))
-            post = bool(hard[band, max(0, a):min(nj, b), k].any())
-        parts["lateral_masses"] += lateral
-        parts["anterior_arch"] += arch
-        parts["posterior_arch"] += post
-        if lateral and arch and post:
-            ring_slices += 1
-            arch_depths.append(thick)
+    parts, ring_slices, arch_depths = _c1_ring(img, hard, canal, centres, ring_ks, axis, widths, fit, di, dj, k_last,
+                                               sign, sp, params)
     ring = ring_slices >= 2
     if not dens_ks and (not ring or _canal_open_above(img, centres, k_last, sp)):
         # a ring without a dens is only worth reporting below the foramen magnum: where the canal

@@ -486,37 +486,13 @@ def vertebra_record(labels: np.ndarray, index: int, name: str, grid: Volume, *, 
 
 
 # -- main ----------------------------------------------------------------------------------------
-def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, cord_params: CordParams | None = None,
-                         progress: Progress = no_progress) -> VertebraeResult:
-    """Bone, vertebrae and level names from a CT.
-
-    Parameters
-    ----------
-    ct : Volume
-        CT in Hounsfield units, any orientation (RAS affine).
-    params : VertebraeParams
-        Thresholds, the optional user anchor (``anchor_level`` + ``anchor_ras``).
-    cord_params : CordParams
-        Settings of the bony-canal tracking.
-    progress : callable(fraction, message)
-
-    Returns
-    -------
-    VertebraeResult
-        Label map (level indices) and bone mask on ``ct``'s grid with names, or ``found=False``.
-    """
+def _realign_to_spine(ct: Volume, grid, img: np.ndarray, canal: np.ndarray, params: VertebraeParams,
+                      cord_params: CordParams, progress: Progress):
+    """The spine's mean axis; a spine tilted beyond ``axis_realign_deg`` is labelled on a working grid
+    following it. Returns ``(grid, img, canal, fov, axis_info, pre_warnings)`` (``fov``: voxels of the
+    working grid inside the CT's field of view, None for all)."""
     from SpinePlannerLib.segmentation.cord import bony_canal
 
-    params = params or VertebraeParams()
-    cord_params = cord_params or CordParams()
-    progress(0.0, "working grid")
-    grid = working_grid(ct, spacing_mm=params.working_spacing_mm, max_anisotropy=2.5,
-                        min_spacing_mm=params.working_spacing_mm * 0.75)
-    img = grid.array.astype(np.float32)
-    canal, reason = bony_canal(img, grid.spacing, cord_params)
-    if canal is None:
-        return VertebraeResult(False, f"no spinal canal: {reason}")
-    # the spine's mean axis; a tilted spine is labelled on a working grid following it
     pre_warnings: list[str] = []
     fov = None  # voxels of the working grid inside the CT's field of view (None: all)
     axis = _spine_axis(canal, grid)
@@ -540,12 +516,12 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
                 pre_warnings.append(f"the spine's axis is tilted {axis[1]:.0f} degrees from S, but the canal was "
                                     f"not found on a working grid following it ({r_reason or 'too short'}): "
                                     "labelled on axial slices; confirm the levels")
-    sp = grid.spacing
-    nk = img.shape[2]
-    centres = _canal_centres(canal)
-    if centres is None:
-        return VertebraeResult(False, "the bony canal was found in fewer than two slices")
-    progress(0.25, "bone")
+    return grid, img, canal, fov, axis_info, pre_warnings
+
+
+def _spine_bone(img: np.ndarray, canal: np.ndarray, centres: np.ndarray, sp, params: VertebraeParams):
+    """Bone mask, the region within ``spine_radius_mm`` of the canal centre and the spine (bone there
+    connected to the ring around the canal). Returns ``(bone, near, spine, ii, jj, k_first, k_last)``."""
     bone = ndimage.binary_closing(img > params.cancellous_hu, structure=np.ones((3, 3, 1), bool))
     bone = (_fill_slices(bone) | (img > params.bone_hu)) & ~canal
     ii, jj = np.meshgrid(np.arange(img.shape[0]), np.arange(img.shape[1]), indexing="ij")
@@ -560,10 +536,29 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     lab, n = ndimage.label(spine)
     keep = np.unique(lab[ring & spine])
     spine = np.isin(lab, keep[keep > 0])
-    if not spine.any():
-        return VertebraeResult(False, "no bone around the spinal canal (is this a CT in HU?)",
-                               bone=mask_to_grid(bone, grid, ct))
+    return bone, near, spine, ii, jj, k_first, k_last
 
+
+@dataclass
+class _DiscLayout:
+    """Discs and vertebral bodies along the canal-following box (working-grid slices ``k``)."""
+
+    sign: int  # +1 when the bodies lie towards +j of the canal
+    half_i: int
+    j_near: int
+    box_centres: np.ndarray
+    score: np.ndarray
+    tilt: np.ndarray
+    j_pivot: int
+    discs: list
+    slopes: dict
+    bodies: list  # (k_lo, k_hi, disc_below, disc_above), inferior to superior
+    pitch: float
+
+
+def _discs_and_bodies(img: np.ndarray, spine: np.ndarray, centres: np.ndarray, fov, k_first: int, k_last: int, sp,
+                      params: VertebraeParams) -> _DiscLayout:
+    """Which side holds the bodies, the disc planes (tilted) and the bodies between them."""
     # which side of the canal holds the bodies (+A for a supine RAS-aligned scan)
     half_i = int(round(params.body_half_width_mm / sp[0]))
     j_near, j_far = int(round(4.0 / sp[1])), int(round(params.body_depth_mm / sp[1]))
@@ -571,7 +566,6 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     back = _straight_box(spine.astype(np.float32), centres, half_i, -j_far, -j_near, 0.0).sum()
     sign = 1 if front >= back else -1
 
-    progress(0.4, "discs")
     # the disc box follows a smoothed canal line: a jump of the tracked centre would shear it
     box_centres = centres.copy()
     if params.disc_box_smoothing_mm > 0:
@@ -599,13 +593,18 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         if k1 - k0 + 1 >= (max(1, min_h // 2) if at_edge else min_h):
             bodies.append((k0, k1, lo, hi))
     if not bodies:
-        return VertebraeResult(False, "no vertebral body could be delimited between discs",
-                               bone=mask_to_grid(bone, grid, ct))
+        return _DiscLayout(sign, half_i, j_near, box_centres, score, tilt, j_pivot, discs, slopes, bodies, 0.0)
     pitch = float(np.median(np.diff(discs))) if len(discs) >= 2 else (
         float(np.median([b[1] - b[0] + 2 for b in bodies if b[2] >= k_first and b[3] <= k_last]
                         or [25.0 / sp[2]])))
 
-    progress(0.55, "posterior arches")
+    return _DiscLayout(sign, half_i, j_near, box_centres, score, tilt, j_pivot, discs, slopes, bodies, pitch)
+
+
+def _posterior_arches(img: np.ndarray, canal: np.ndarray, spine: np.ndarray, centres: np.ndarray, sign: int, ii, jj,
+                      k_first: int, k_last: int, sp, params: VertebraeParams):
+    """Lamina bone behind the canal per slice: ``(post_masks, runs)`` (arch seed masks, slice runs of arches)."""
+    nk = img.shape[2]
     post_counts = np.zeros(nk)
     post_masks = np.zeros(img.shape, bool)
     depth = int(round(params.arch_depth_mm / sp[1]))
@@ -630,13 +629,17 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
     runs = [r for r in _runs(post_counts > max(level, 1.0))
             if (r[1] - r[0] + 1) * sp[2] >= params.min_arch_mm or r[0] <= k_first or r[1] >= k_last]
 
-    # vertebra slots: bodies (inferior to superior); arches claim the body containing their top
-    n_b = len(bodies)
-    arch_owner = _assign_arches(runs, bodies, k_last, pitch)
-    taken = set(arch_owner.values())
-    n_slots = max([n_b - 1, *taken]) + 1
+    return post_masks, runs
 
-    progress(0.7, "labelling")
+
+def _watershed_slots(img, bone, near, spine, centres, ii, jj, layout: _DiscLayout, post_masks, arch_owner: dict,
+                     n_slots: int, k_first: int, k_last: int, sp, params: VertebraeParams):
+    """Vertebra slots by watershed from body and arch markers, ribs split off.
+
+    Returns ``(ws, slot_ribs)``: slot + 1 per spine voxel (0 elsewhere), and the sides (-1 left,
+    +1 right) on which each slot bears a rib."""
+    sign, j_near, j_pivot, box_centres = layout.sign, layout.j_near, layout.j_pivot, layout.box_centres
+    bodies, slopes = layout.bodies, layout.slopes
     markers = np.zeros(img.shape, np.int32)
     # body markers: between the (tilted) planes of the discs below and above, two slices clear
     for k in range(k_first, k_last + 1):
@@ -693,6 +696,102 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
 
         slot_ribs.setdefault(owner, set()).add(s_val)
 
+    return ws, slot_ribs
+
+
+def _records(grid, labels, layout: _DiscLayout, centres, order, index_of, names, slot_ribs, k_first: int,
+             k_last: int, sp, params: VertebraeParams):
+    """plan.json records of the discs and of the labelled vertebrae."""
+    sign, j_near, j_pivot, box_centres = layout.sign, layout.j_near, layout.j_pivot, layout.box_centres
+    bodies, discs, tilt, score = layout.bodies, layout.discs, layout.tilt, layout.score
+    nk, n_b = labels.shape[2], len(bodies)
+    disc_records = []
+    for d in discs:
+        ci, cj = box_centres[d]
+        j_disc = cj + sign * (j_near + j_pivot + (0 if sign > 0 else 1))
+        disc_records.append({"centre_ras": [round(float(v), 2) for v in grid.ijk_to_ras([[ci, j_disc, d]])[0]],
+                             "tilt_deg": float(tilt[d]), "score": round(float(score[d]), 3)})
+    vertebrae = []
+    for slot in order:
+        idx = index_of[slot]
+        ribs = sorted("left" if s < 0 else "right" for s in slot_ribs.get(slot, set()))
+        body = {}
+        if slot < n_b:
+            k0, k1, lo, hi = bodies[slot]
+            kc = (k0 + k1) / 2.0
+            c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
+            # RAS S of the body's end points on the working axis (through the canal centre): the
+            # extent of the body's labelled bone (endplate to endplate, without the discs)
+            e_lo, e_hi = _body_extent(labels, idx, bodies[slot], centres, sign, sp, params)
+            ends = [(*centres[min(max(int(round(e)), 0), nk - 1)], e) for e in (e_lo, e_hi)]
+            s_lo, s_hi = grid.ijk_to_ras(ends)[:, 2]
+            body = {"body_s_range": (s_lo, s_hi), "body_cut": lo < k_first or hi > k_last, "canal_centre_ras": c}
+        vertebrae.append(vertebra_record(labels, idx, names[idx], grid, body_in_field_of_view=slot < n_b,
+                                         ribs=ribs, **body))
+    return disc_records, vertebrae
+
+
+def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, cord_params: CordParams | None = None,
+                         progress: Progress = no_progress) -> VertebraeResult:
+    """Bone, vertebrae and level names from a CT.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in Hounsfield units, any orientation (RAS affine).
+    params : VertebraeParams
+        Thresholds, the optional user anchor (``anchor_level`` + ``anchor_ras``).
+    cord_params : CordParams
+        Settings of the bony-canal tracking.
+    progress : callable(fraction, message)
+
+    Returns
+    -------
+    VertebraeResult
+        Label map (level indices) and bone mask on ``ct``'s grid with names, or ``found=False``.
+    """
+    from SpinePlannerLib.segmentation.cord import bony_canal
+
+    params = params or VertebraeParams()
+    cord_params = cord_params or CordParams()
+    progress(0.0, "working grid")
+    grid = working_grid(ct, spacing_mm=params.working_spacing_mm, max_anisotropy=2.5,
+                        min_spacing_mm=params.working_spacing_mm * 0.75)
+    img = grid.array.astype(np.float32)
+    canal, reason = bony_canal(img, grid.spacing, cord_params)
+    if canal is None:
+        return VertebraeResult(False, f"no spinal canal: {reason}")
+    grid, img, canal, fov, axis_info, pre_warnings = _realign_to_spine(ct, grid, img, canal, params, cord_params,
+                                                                       progress)
+    sp = grid.spacing
+    centres = _canal_centres(canal)
+    if centres is None:
+        return VertebraeResult(False, "the bony canal was found in fewer than two slices")
+    progress(0.25, "bone")
+    bone, near, spine, ii, jj, k_first, k_last = _spine_bone(img, canal, centres, sp, params)
+    if not spine.any():
+        return VertebraeResult(False, "no bone around the spinal canal (is this a CT in HU?)",
+                               bone=mask_to_grid(bone, grid, ct))
+
+    progress(0.4, "discs")
+    layout = _discs_and_bodies(img, spine, centres, fov, k_first, k_last, sp, params)
+    sign, bodies, discs, pitch = layout.sign, layout.bodies, layout.discs, layout.pitch
+    if not bodies:
+        return VertebraeResult(False, "no vertebral body could be delimited between discs",
+                               bone=mask_to_grid(bone, grid, ct))
+
+    progress(0.55, "posterior arches")
+    post_masks, runs = _posterior_arches(img, canal, spine, centres, sign, ii, jj, k_first, k_last, sp, params)
+    # vertebra slots: bodies (inferior to superior); arches claim the body containing their top
+    n_b = len(bodies)
+    arch_owner = _assign_arches(runs, bodies, k_last, pitch)
+    taken = set(arch_owner.values())
+    n_slots = max([n_b - 1, *taken]) + 1
+
+    progress(0.7, "labelling")
+    ws, slot_ribs = _watershed_slots(img, bone, near, spine, centres, ii, jj, layout, post_masks, arch_owner, n_slots,
+                                     k_first, k_last, sp, params)
+
     # C2: the dens rising from the top body into a C1 ring; C1 split off the C2 label
     c2 = c2_evidence(img, canal, centres, bodies, k_last, sign, sp, params) if params.c2_anchor else None
     if c2 is not None and c2["anchored"]:
@@ -727,29 +826,8 @@ def segment_vertebrae_ct(ct: Volume, *, params: VertebraeParams | None = None, c
         warnings.append(f"the sacrum's part within the tracked canal is {(discs[0] - k_first) * sp[2]:.0f} mm tall, "
                         f"more than 1.5 vertebral pitches ({pitch * sp[2]:.0f} mm): the lumbosacral disc may have "
                         "been missed (L5 merged with the sacrum, every level above named one too low); confirm")
-    disc_records = []
-    for d in discs:
-        ci, cj = box_centres[d]
-        j_disc = cj + sign * (j_near + j_pivot + (0 if sign > 0 else 1))
-        disc_records.append({"centre_ras": [round(float(v), 2) for v in grid.ijk_to_ras([[ci, j_disc, d]])[0]],
-                             "tilt_deg": float(tilt[d]), "score": round(float(score[d]), 3)})
-    vertebrae = []
-    for slot in order:
-        idx = index_of[slot]
-        ribs = sorted("left" if s < 0 else "right" for s in slot_ribs.get(slot, set()))
-        body = {}
-        if slot < n_b:
-            k0, k1, lo, hi = bodies[slot]
-            kc = (k0 + k1) / 2.0
-            c = grid.ijk_to_ras([[centres[int(round(kc)), 0], centres[int(round(kc)), 1], kc]])[0]
-            # RAS S of the body's end points on the working axis (through the canal centre): the
-            # extent of the body's labelled bone (endplate to endplate, without the discs)
-            e_lo, e_hi = _body_extent(labels, idx, bodies[slot], centres, sign, sp, params)
-            ends = [(*centres[min(max(int(round(e)), 0), nk - 1)], e) for e in (e_lo, e_hi)]
-            s_lo, s_hi = grid.ijk_to_ras(ends)[:, 2]
-            body = {"body_s_range": (s_lo, s_hi), "body_cut": lo < k_first or hi > k_last, "canal_centre_ras": c}
-        vertebrae.append(vertebra_record(labels, idx, names[idx], grid, body_in_field_of_view=slot < n_b,
-                                         ribs=ribs, **body))
+    disc_records, vertebrae = _records(grid, labels, layout, centres, order, index_of, names, slot_ribs, k_first,
+                                       k_last, sp, params)
     progress(1.0, "vertebrae labelled")
     return VertebraeResult(
         True, f"{len(order)} vertebrae ({len(bodies)} bodies between {len(discs)} discs)",

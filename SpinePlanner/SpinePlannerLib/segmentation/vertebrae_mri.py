@@ -296,6 +296,140 @@ def centreline_from_mask(mask: Volume) -> np.ndarray:
 
 
 # -- main ------------------------------------------------------------------------------------------
+def _body_column_profile(img: np.ndarray, grid, cl, front, ant, lat, params: VertebraeMRIParams):
+    """Median intensity of the band in front of the thecal sac along the cord (``STEP_MM`` samples)
+    and its relative deviation from the local marrow level (discs are peaks).
+
+    Returns ``(prof, dev, replaced, i0)`` (``i0``: first centreline sample inside the image), or
+    None when the band lies outside the image.
+    """
+    us = np.arange(-params.band_half_width_mm, params.band_half_width_mm + 1e-6, 1.0)
+    vs = params.band_offset_mm + np.arange(0.0, params.band_depth_mm + 1e-6, 1.0)
+    band = (cl[:, None, None, :] + us[None, :, None, None] * lat[:, None, None, :]
+            + (front[:, None, None, None] + vs[None, None, :, None]) * ant[:, None, None, :])
+    ijk = grid.ras_to_ijk(band.reshape(-1, 3))
+    vals = ndimage.map_coordinates(img, ijk.T, order=1, cval=np.nan).reshape(len(cl), -1)
+    inside = np.mean(np.isfinite(vals), axis=1) >= 0.5
+    if inside.sum() < 3:
+        return None
+    i0, i1 = np.flatnonzero(inside)[[0, -1]]
+    prof = nanmedian_quiet(vals[i0:i1 + 1], axis=1)
+    prof = np.interp(np.arange(len(prof)), np.flatnonzero(np.isfinite(prof)), prof[np.isfinite(prof)])
+    replaced = _replaced_bodies(prof, params)
+    filled = prof.copy()  # a body whose marrow is replaced (lytic lesion) counts as marrow for the discs
+    for lo, hi, _level, ref in replaced:
+        filled[lo:hi + 1] = ref
+    marrow = running(filled, int(round(params.level_window_mm / STEP_MM)))
+    scale = max(float(np.median(np.abs(marrow))), 1e-6)
+    dev = np.abs(filled - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
+    dev = ndimage.gaussian_filter1d(dev, sigma=1.0 / STEP_MM, mode="nearest")
+
+    return prof, dev, replaced, i0
+
+
+def _gap_notes(discs, cl, i0: int, pitch: float) -> list[str]:
+    """Notes on disc gaps longer than 1.6 pitches (a disc may be missed there)."""
+    notes = []
+    gaps = np.diff(discs) * STEP_MM
+    for g, (a, b) in zip(gaps, zip(discs[:-1], discs[1:], strict=True), strict=True):
+        if g > 1.6 * pitch:
+            notes.append(f"{g:.0f} mm between the discs at S {cl[i0 + a, 2]:.0f} and {cl[i0 + b, 2]:.0f} mm "
+                            f"(pitch {pitch:.0f} mm): a disc may be missed there and the levels counted across it")
+    return notes
+
+
+def _bodies_between_discs(dev: np.ndarray, discs: list[int], params: VertebraeMRIParams) -> list:
+    """Marrow runs between the discs: ``(run_lo, run_hi, disc_lo, disc_hi, cut)`` profile samples
+    (None: open end), inferior first; runs shorter than ``min_body_height_mm`` (half at an open end)
+    are dropped."""
+    heights = dev[discs]
+    bounds = [None, *discs, None]
+    peak_of = dict(zip(discs, heights, strict=True))
+    min_h = params.min_body_height_mm / STEP_MM
+    bodies = []  # (run_lo, run_hi, disc_lo, disc_hi, cut): profile samples (None: open end), inferior first
+    for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True):
+        lo, hi = _marrow_run(dev, k0, k1, peak_of.get(k0), peak_of.get(k1))
+        cut = k0 is None or k1 is None
+        # a disc partly in the field of view beyond the last run closes that body's slab
+        if k0 is None and lo > 0:
+            k0 = int(np.argmax(dev[:lo]))
+        if k1 is None and hi < len(dev) - 1:
+            k1 = hi + 1 + int(np.argmax(dev[hi + 1:]))
+        if hi - lo + 1 < (min_h / 2 if cut else min_h):
+            continue
+        bodies.append((lo, hi, k0, k1, cut))
+    return bodies
+
+
+def _body_neighbours(prof: np.ndarray, dev: np.ndarray, bodies: list, pitch: float) -> list:
+    """(darkest, brightest) band level of the discs and endplates next to each body (None: none)."""
+    in_run = np.zeros(len(dev), bool)
+    for lo, hi, *_ in bodies:
+        in_run[lo:hi + 1] = True
+    reach = int(round(0.5 * pitch / STEP_MM))
+    neighbours = []
+    for lo, hi, *_ in bodies:
+        near = np.zeros(len(dev), bool)
+        near[max(lo - reach, 0):lo] = True
+        near[hi + 1:hi + 1 + reach] = True
+        near &= ~in_run
+        neighbours.append((float(prof[near].min()), float(prof[near].max())) if near.any() else None)
+    return neighbours
+
+
+def _name_bodies(out, grid, bodies, order, index_of, lost, replaced, open_sides, i0, tree, cl, arc, tan, ant, lat,
+                 anchor_level, anchor_ras, params: VertebraeMRIParams, notes: list[str]):
+    """Level names from the user anchor (else V1..Vn) and the per-body notes (appended to ``notes``).
+
+    Returns ``(names, method, anchor, reliable)``.
+    """
+    n = len(order)
+    names, method, anchor, reliable = unanchored_names(n), "unanchored", None, False
+    if anchor_level is not None:
+        idx = anchor_index(out, grid, anchor_ras)
+        if idx == 0:
+            idx = _index_at_height(anchor_ras, bodies, order, index_of, i0, tree, cl, arc, tan, ant, lat)
+        if idx == 0:
+            notes.append(f"the anchor point {list(anchor_ras)} is neither within {ANCHOR_MAX_DISTANCE_MM:g} mm of "
+                            "a segmented vertebral body nor at the height of one; levels left unnamed")
+        else:
+            named, anchor, problems = names_from_anchor(n, idx, anchor_level, anchor_ras)
+            notes += problems
+            if named is not None:
+                names, method, reliable = named, "user anchor", True
+    if method == "unanchored":
+        notes.append("vertebral levels on MRI need an anchor (a named level, e.g. T10, and a RAS point in "
+                        "it): names V1..Vn count the bodies from the most cranial one in "
+                        "the field of view")
+    for b in order:
+        if b in lost:
+            a, z, level, ref = next(r for r in replaced if bodies[b][0] <= 0.5 * (r[0] + r[1]) <= bodies[b][1])
+            notes.append(f"{names[index_of[b]]}: the body's marrow signal is replaced over {(z - a + 1) * STEP_MM:.0f} mm "
+                         f"(band level {level / ref:.2f} of the neighbouring bodies' marrow, e.g. a lytic lesion); "
+                         "its outline across the cord is taken from the neighbouring bodies, between its discs")
+        if open_sides.get(b):
+            notes.append(f"{names[index_of[b]]}: no {'/'.join(open_sides[b])} border of the body was found within "
+                            f"{params.body_max_half_width_mm:g} mm (lateral) / {params.body_max_depth_mm:g} mm "
+                            "(anterior); its outline stops at that search limit")
+    notes.append("MRI: vertebral bodies only (posterior elements and bone are not segmented on MRI)")
+    return names, method, anchor, reliable
+
+
+def _body_records(out, grid, bodies, order, index_of, names, lost, i0: int, cl, arc, params: VertebraeMRIParams):
+    """plan.json records of the labelled bodies (S range: marrow run plus the endplates' cortex)."""
+    vertebrae = []
+    for b in order:
+        lo, hi, _slab_lo, _slab_hi, cut = bodies[b]
+        # the marrow run along the cord plus the endplates' cortex
+        a_lo, a_hi = arc[i0 + lo] - params.cortex_mm, arc[i0 + hi] + params.cortex_mm
+        mid = int(np.clip(np.searchsorted(arc, 0.5 * (a_lo + a_hi)), 0, len(cl) - 1))
+        vertebrae.append(vertebra_record(out, index_of[b], names[index_of[b]], grid, body_in_field_of_view=True,
+                                         body_s_range=np.interp([a_lo, a_hi], arc, cl[:, 2]), body_cut=cut,
+                                         canal_centre_ras=cl[mid]))
+        vertebrae[-1]["body_marrow_replaced"] = b in lost
+    return vertebrae
+
+
 def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac: Volume | None = None,
                           params: VertebraeMRIParams | None = None, anchor_level: str | None = None,
                           anchor_ras=None, progress: Progress = no_progress) -> VertebraeResult:
@@ -353,26 +487,10 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
 
     # ---- profile of the body column -------------------------------------------------------
     progress(0.15, "body column profile")
-    us = np.arange(-params.band_half_width_mm, params.band_half_width_mm + 1e-6, 1.0)
-    vs = params.band_offset_mm + np.arange(0.0, params.band_depth_mm + 1e-6, 1.0)
-    band = (cl[:, None, None, :] + us[None, :, None, None] * lat[:, None, None, :]
-            + (front[:, None, None, None] + vs[None, None, :, None]) * ant[:, None, None, :])
-    ijk = grid.ras_to_ijk(band.reshape(-1, 3))
-    vals = ndimage.map_coordinates(img, ijk.T, order=1, cval=np.nan).reshape(len(cl), -1)
-    inside = np.mean(np.isfinite(vals), axis=1) >= 0.5
-    if inside.sum() < 3:
+    profile = _body_column_profile(img, grid, cl, front, ant, lat, params)
+    if profile is None:
         return VertebraeResult(False, f"{NOT_FOUND}: the body column in front of the thecal sac lies outside the image")
-    i0, i1 = np.flatnonzero(inside)[[0, -1]]
-    prof = nanmedian_quiet(vals[i0:i1 + 1], axis=1)
-    prof = np.interp(np.arange(len(prof)), np.flatnonzero(np.isfinite(prof)), prof[np.isfinite(prof)])
-    replaced = _replaced_bodies(prof, params)
-    filled = prof.copy()  # a body whose marrow is replaced (lytic lesion) counts as marrow for the discs
-    for lo, hi, _level, ref in replaced:
-        filled[lo:hi + 1] = ref
-    marrow = running(filled, int(round(params.level_window_mm / STEP_MM)))
-    scale = max(float(np.median(np.abs(marrow))), 1e-6)
-    dev = np.abs(filled - marrow) / np.maximum(np.abs(marrow), 0.05 * scale)
-    dev = ndimage.gaussian_filter1d(dev, sigma=1.0 / STEP_MM, mode="nearest")
+    prof, dev, replaced, i0 = profile
 
     # ---- pitch and discs ------------------------------------------------------------------
     progress(0.3, "discs")
@@ -393,47 +511,17 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
             False, f"{NOT_FOUND}: {len(discs)} disc(s) with a contrast of at least {params.min_disc_contrast:g} "
                    f"(relative to marrow) along {metrics['profile_length_mm']:.0f} mm; two are needed",
             warnings=[_metrics_note(metrics)])
-    notes = []
-    gaps = np.diff(discs) * STEP_MM
-    for g, (a, b) in zip(gaps, zip(discs[:-1], discs[1:], strict=True), strict=True):
-        if g > 1.6 * pitch:
-            notes.append(f"{g:.0f} mm between the discs at S {cl[i0 + a, 2]:.0f} and {cl[i0 + b, 2]:.0f} mm "
-                            f"(pitch {pitch:.0f} mm): a disc may be missed there and the levels counted across it")
+    notes = _gap_notes(discs, cl, i0, pitch)
 
     # ---- bodies along the axis ------------------------------------------------------------
-    heights = dev[discs]
-    bounds = [None, *discs, None]
-    peak_of = dict(zip(discs, heights, strict=True))
-    min_h = params.min_body_height_mm / STEP_MM
-    bodies = []  # (run_lo, run_hi, disc_lo, disc_hi, cut): profile samples (None: open end), inferior first
-    for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True):
-        lo, hi = _marrow_run(dev, k0, k1, peak_of.get(k0), peak_of.get(k1))
-        cut = k0 is None or k1 is None
-        # a disc partly in the field of view beyond the last run closes that body's slab
-        if k0 is None and lo > 0:
-            k0 = int(np.argmax(dev[:lo]))
-        if k1 is None and hi < len(dev) - 1:
-            k1 = hi + 1 + int(np.argmax(dev[hi + 1:]))
-        if hi - lo + 1 < (min_h / 2 if cut else min_h):
-            continue
-        bodies.append((lo, hi, k0, k1, cut))
+    bodies = _bodies_between_discs(dev, discs, params)
     if not bodies:
         return VertebraeResult(False, f"{NOT_FOUND}: no body of at least {params.min_body_height_mm:g} mm between discs",
                                warnings=[_metrics_note(metrics)])
 
     # ---- body voxels ----------------------------------------------------------------------
     progress(0.5, "body voxels")
-    in_run = np.zeros(len(dev), bool)
-    for lo, hi, *_ in bodies:
-        in_run[lo:hi + 1] = True
-    reach = int(round(0.5 * pitch / STEP_MM))
-    neighbours = []  # (darkest, brightest) band level of the discs and endplates next to each body
-    for lo, hi, *_ in bodies:
-        near = np.zeros(len(dev), bool)
-        near[max(lo - reach, 0):lo] = True
-        near[hi + 1:hi + 1 + reach] = True
-        near &= ~in_run
-        neighbours.append((float(prof[near].min()), float(prof[near].max())) if near.any() else None)
+    neighbours = _body_neighbours(prof, dev, bodies, pitch)
     smooth = ndimage.gaussian_filter(img, sigma=params.smoothing_mm / grid.spacing) if params.smoothing_mm > 0 else img
     # bodies whose run holds a replaced plateau (its marrow signal is gone: e.g. a lytic lesion)
     lost = {b for b, (lo, hi, *_) in enumerate(bodies) if any(lo <= 0.5 * (a + z) <= hi for a, z, *_ in replaced)}
@@ -451,45 +539,10 @@ def segment_vertebrae_mri(volume: Volume, *, contrast: str, centerline_ras, sac:
 
     progress(0.85, "level names")
     n = len(order)
-    names, method, anchor, reliable = unanchored_names(n), "unanchored", None, False
-    if anchor_level is not None:
-        idx = anchor_index(out, grid, anchor_ras)
-        if idx == 0:
-            idx = _index_at_height(anchor_ras, bodies, order, index_of, i0, tree, cl, arc, tan, ant, lat)
-        if idx == 0:
-            notes.append(f"the anchor point {list(anchor_ras)} is neither within {ANCHOR_MAX_DISTANCE_MM:g} mm of "
-                            "a segmented vertebral body nor at the height of one; levels left unnamed")
-        else:
-            named, anchor, problems = names_from_anchor(n, idx, anchor_level, anchor_ras)
-            notes += problems
-            if named is not None:
-                names, method, reliable = named, "user anchor", True
-    if method == "unanchored":
-        notes.append("vertebral levels on MRI need an anchor (a named level and a RAS point in it, e.g. "
-                        "--level-anchor T10,R,A,S): names V1..Vn count the bodies from the most cranial one in "
-                        "the field of view")
-    for b in order:
-        if b in lost:
-            a, z, level, ref = next(r for r in replaced if bodies[b][0] <= 0.5 * (r[0] + r[1]) <= bodies[b][1])
-            notes.append(f"{names[index_of[b]]}: the body's marrow signal is replaced over {(z - a + 1) * STEP_MM:.0f} mm "
-                         f"(band level {level / ref:.2f} of the neighbouring bodies' marrow, e.g. a lytic lesion); "
-                         "its outline across the cord is taken from the neighbouring bodies, between its discs")
-        if open_sides.get(b):
-            notes.append(f"{names[index_of[b]]}: no {'/'.join(open_sides[b])} border of the body was found within "
-                            f"{params.body_max_half_width_mm:g} mm (lateral) / {params.body_max_depth_mm:g} mm "
-                            "(anterior); its outline stops at that search limit")
-    notes.append("MRI: vertebral bodies only (posterior elements and bone are not segmented on MRI)")
-
-    vertebrae = []
-    for b in order:
-        lo, hi, _slab_lo, _slab_hi, cut = bodies[b]
-        # the marrow run along the cord plus the endplates' cortex
-        a_lo, a_hi = arc[i0 + lo] - params.cortex_mm, arc[i0 + hi] + params.cortex_mm
-        mid = int(np.clip(np.searchsorted(arc, 0.5 * (a_lo + a_hi)), 0, len(cl) - 1))
-        vertebrae.append(vertebra_record(out, index_of[b], names[index_of[b]], grid, body_in_field_of_view=True,
-                                         body_s_range=np.interp([a_lo, a_hi], arc, cl[:, 2]), body_cut=cut,
-                                         canal_centre_ras=cl[mid]))
-        vertebrae[-1]["body_marrow_replaced"] = b in lost
+    names, method, anchor, reliable = _name_bodies(out, grid, bodies, order, index_of, lost, replaced, open_sides, i0,
+                                                   tree, cl, arc, tan, ant, lat, anchor_level, anchor_ras, params,
+                                                   notes)
+    vertebrae = _body_records(out, grid, bodies, order, index_of, names, lost, i0, cl, arc, params)
     progress(1.0, "vertebral bodies labelled")
     reason = (f"{n} vertebral bodies on {contrast.upper()} between {len(discs)} discs (pitch {pitch:.1f} mm, "
               f"periodicity {periodicity:.2f})")

@@ -305,6 +305,224 @@ def _resolution_warning(angio: Volume, params: VesselParams) -> str | None:
     return None
 
 
+@dataclass
+class _Region:
+    """The analysed region: isotropic working grid (spacing ``h`` mm), the angiogram on it in
+    (pseudo-)HU, and the tumor and cord masks carried onto it."""
+
+    grid: WorkingGrid
+    h: float
+    hu: np.ndarray
+    tumor_ok: bool
+    tumor_w: np.ndarray
+    cord_ok: bool
+    cord_w: np.ndarray | None
+    axis: np.ndarray
+
+
+def _working_region(angio: Volume, tumor: Volume | None, cord: Volume | None, params: VesselParams, modality: str,
+                    res_warning: str | None, warnings: list[str], progress: Progress) -> _Region:
+    """Working grid around the tumor (the whole image without one), resampled image and masks."""
+    tumor_ok = tumor is not None and np.any(tumor.array) and world_overlap_fraction(tumor, angio) > 0
+    if tumor is not None and np.any(tumor.array) and not tumor_ok:
+        warnings.append("the tumor lies outside the angiography field of view: feeders not assessed")
+    if tumor is None or not np.any(tumor.array):
+        warnings.append("no tumor segmentation: feeders not assessed")
+    cord_ok = cord is not None and np.any(cord.array)
+    axis = cord_axis(cord) if cord_ok else np.array([0.0, 0.0, 1.0])
+    roi = None
+    if tumor_ok:
+        idx = np.argwhere(tumor.array > 0)
+        pts = tumor.ijk_to_ras(idx[:: max(1, len(idx) // 20000)])
+        roi = roi_box_ras(pts, lateral_margin_mm=params.roi_margin_mm, axial_margin_mm=params.roi_axial_margin_mm,
+                          axis=axis)
+    progress(0.05, "working grid")
+    try:
+        h = choose_spacing(angio, roi, requested_mm=params.working_spacing_mm, min_mm=params.min_working_spacing_mm,
+                           max_voxels=params.max_working_voxels)
+        grid = working_grid_for(angio, spacing_mm=h, roi_corners_ras=roi)
+    except ValueError:
+        tumor_ok = False
+        warnings.append("the tumor region does not overlap the angiography: feeders not assessed")
+        h = choose_spacing(angio, None, requested_mm=params.working_spacing_mm, min_mm=params.min_working_spacing_mm,
+                           max_voxels=params.max_working_voxels)
+        grid = working_grid_for(angio, spacing_mm=h)
+    if h > params.max_spacing_mm and not res_warning:
+        warnings.append(f"the analysed region was resampled to {h:.2f} mm voxels to fit max_working_voxels: "
+                        "vessels of about 1 mm may be missed")
+    low_value = -1000.0 if modality == "ct" else float(np.min(angio.array))
+    hu = resample_to_grid(angio, grid, order=1, cval=low_value)
+    if modality == "mr":
+        hu = mr_to_pseudo_hu(hu, soft_tissue_hu=params.soft_tissue_hu)
+    tumor_w = mask_to_grid(tumor, grid) if tumor_ok else np.zeros(grid.shape, bool)
+    if tumor_ok and not np.any(tumor_w):
+        tumor_ok = False
+        warnings.append("the tumor covers no voxel of the analysed region: feeders not assessed")
+    cord_w = mask_to_grid(cord, grid) if cord_ok else None
+    return _Region(grid, h, hu, tumor_ok, tumor_w, cord_ok, cord_w, axis)
+
+
+def _masking(region: _Region, modality: str, params: VesselParams):
+    """Bone/thick-mass codes, the tumor core kept out of the search, and the image the vesselness
+    filter sees. Returns ``(mask_codes, core, excluded, excluded_all, filtered)``."""
+    grid, h, hu, tumor_w, tumor_ok = region.grid, region.h, region.hu, region.tumor_w, region.tumor_ok
+    core = tumor_w.copy()
+    if tumor_ok and params.tumor_exclusion_mm > 0:
+        box = _box_around(tumor_w, int(np.ceil(params.tumor_exclusion_mm / h)) + 1)
+        core[box] = ndimage.distance_transform_edt(~tumor_w[box]) * h <= params.tumor_exclusion_mm
+    if modality == "ct":
+        mask_codes = bone_and_mass_mask(hu, h, lumen_min_hu=params.lumen_min_hu, bone_min_hu=params.bone_min_hu,
+                                      max_vessel_radius_mm=params.max_vessel_radius_mm, rim_mm=params.bone_rim_mm,
+                                      keep=tumor_w if tumor_ok else None,
+                                      interface_mm=params.bone_tumor_interface_mm)
+    else:
+        mask_codes = np.zeros(grid.shape, np.uint8)
+    excluded = mask_codes > 0
+    excluded_all = excluded | core
+    filt = hu.copy()
+    filt[excluded] = params.soft_tissue_hu
+    filt[core] = np.minimum(filt[core], params.soft_tissue_hu)
+    np.clip(filt, params.soft_tissue_hu - 150.0, params.bone_min_hu, out=filt)
+    return mask_codes, core, excluded, excluded_all, filt
+
+
+def _centreline_graph(region: _Region, vness: np.ndarray, bright: np.ndarray, mask_codes: np.ndarray,
+                      core: np.ndarray, modality: str, params: VesselParams):
+    """Vessel lumen and its centreline graph (stubs towards the tumor protected from pruning,
+    bone-hugging ridges removed, gaps bridged).
+
+    Returns ``(graph, lumen, truncated, tumor_reach)``: ``truncated(end)`` tells a vessel end cut by
+    the analysis; ``tumor_reach`` is ``(signed_distance, nearest_tumor_point, masked_at)`` (None without a tumor).
+    """
+    grid, h, hu, tumor_w, tumor_ok = region.grid, region.h, region.hu, region.tumor_w, region.tumor_ok
+    seg = hysteresis(vness, params.vesselness_low, params.vesselness_high)
+    seg = remove_small_components(seg, int(np.ceil(params.min_component_mm3 / h**3)))
+    lumen = grow_lumen(seg, bright, steps=int(round(params.max_vessel_radius_mm / h)))
+    # a thick bright mass cuts the vessels ending at it (the aorta), but not where it is the tumor
+    # itself (calcified or enhancing): a vessel ending there reaches the tumor, as a feeder does
+    cutting = (mask_codes == MASK_THICK) & ~core
+    near_thick = _sampler(grid, ndimage.binary_dilation(cutting, structure=FULL_CONNECTIVITY, iterations=2), 0)
+    edge = np.asarray(grid.shape) - 1
+
+    def truncated(end):
+        """A vessel end cut by the analysis: at a masked thick vessel (not the tumor) or the region's edge."""
+        ijk = grid.ras_to_ijk(end)
+        return bool(near_thick(end[None])[0] > 0 or np.any(ijk < 1.5) or np.any(ijk > edge - 1.5))
+
+    protect = tumor_reach = None
+    if tumor_ok:
+        sd, nearest_tumor_point = _distance_samplers(grid, tumor_w,
+                                                     params.feeder_margin_mm + params.bone_gap_mm + 2.0)
+        masked_at = _sampler(grid, mask_codes == MASK_BONE, 0.0) if modality == "ct" else None
+        tumor_reach = (sd, nearest_tumor_point, masked_at)
+
+        def protect(end, junction):
+            """Keep short stubs heading for the tumor (a feeder mostly hidden by bone)."""
+            if truncated(end):
+                return False
+            reaches, target = end_reaches_tumor(end, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h,
+                                                masked=masked_at)
+            if not reaches:
+                return False
+            goal = target if target is not None else nearest_tumor_point(end[None])[0]
+            a, b = end - junction, goal - junction
+            return float(np.dot(a, b)) >= 0.5 * float(np.linalg.norm(a) * np.linalg.norm(b))
+
+    graph = vessel_graph(lumen, grid.affine, h, prune_length_mm=params.prune_length_mm, protect=protect)
+    if modality == "ct" and graph.branches:
+        # thin "vessels" that run along the bone surface for most of their length are partial-volume
+        # ridges at bone edges (e.g. around a vertebral end plate), not vessels
+        cortex_mm = _sampler(grid, (ndimage.distance_transform_edt(hu < params.bone_min_hu) * h).astype(np.float32),
+                             np.inf)
+        reach = params.bone_rim_mm + 0.4
+        hugging = [i for i, b in enumerate(graph.branches)
+                   if np.mean(cortex_mm(b.points) <= reach) >= 0.8 and b.diameter_mm() < 1.5]
+        graph = remove_branches(graph, hugging)
+    if params.bridge_gap_mm > 0 and graph.branches:
+        def keep_free(end):
+            """Ends cut by the analysis, or at the tumor (feeders), stay free."""
+            return truncated(end) or (tumor_ok and float(sd(end[None])[0]) <= params.feeder_margin_mm + 1.0)
+
+        graph = bridge_gaps(graph, max_gap_mm=params.bridge_gap_mm, tangent_mm=params.tangent_length_mm,
+                            skip=keep_free)
+    return graph, lumen, truncated, tumor_reach
+
+
+def _adamkiewicz(graph: VesselGraph, asa: list[int], frame, cord_dist, diam, trees: list[SegmentalTree],
+                 tree_of: np.ndarray, roles: np.ndarray, params: VesselParams) -> dict:
+    """The Adamkiewicz candidate (the ``adamkiewicz`` section); marks its branch in ``roles``."""
+    trees_pre, tree_pre = trees, tree_of
+    aka = {"present": False, "level": None, "side": None}
+    if asa:
+        joins = asa_joins(graph, asa, frame, diam, params)
+        line_ends = [j for j in asa_line_ends(graph, asa, frame, cord_dist, diam, params)
+                     if _reaches_laterally(trees_pre, tree_pre, j.branch)]
+        cand = adamkiewicz_candidate(joins + line_ends, params)
+        hairpin_seen = cand is not None
+        if cand is None and line_ends:  # the ASA is interrupted where it joins: hairpin not measurable
+            cand = max(line_ends, key=lambda j: j.diameter_mm)
+        if cand is not None:
+            tid = int(tree_of[cand.branch])
+            tree = trees[tid] if tid >= 0 else None
+            roles[cand.branch] = ROLE_ADAMKIEWICZ
+            aka = {"present": True,
+                   "level": tree.level if tree else None,
+                   "side": (tree.side if tree and tree.side else side_of(frame, graph.nodes[cand.node].ras)),
+                   "entry_ras": [round(float(v), 2) for v in graph.nodes[cand.node].ras],
+                   "diameter_mm": round(cand.diameter_mm, 2),
+                   "hairpin_angle_deg": round(cand.angle_deg, 1),
+                   "hairpin_confirmed": hairpin_seen,
+                   "parent": tree.name if tree and not tree.from_asa_only else None,
+                   "branch": cand.branch, "tree": tid}
+            if not hairpin_seen:
+                aka["reason"] = ("radiculomedullary artery reaching the anterior spinal artery's course where the "
+                                 "latter is not seen: hairpin turn not confirmed")
+        else:
+            aka["reason"] = (f"no branch joins the anterior spinal artery with a hairpin turn (< "
+                             f"{params.hairpin_max_angle_deg:.0f} degrees) in the analysed region")
+    elif frame is not None:
+        aka["reason"] = "no anterior spinal artery candidate found on the anterior cord surface"
+    else:
+        aka["reason"] = "no spinal cord segmentation"
+    return aka
+
+
+def _assess_feeders(result: VesselAnalysis, region: _Region, lumen: np.ndarray, diam, tumor_reach, truncated,
+                    trees: list[SegmentalTree], tree_of: np.ndarray, side_frame, levels, roles: np.ndarray,
+                    params: VesselParams) -> None:
+    """Tumor feeders (ranked, named by segmental artery) into ``result``; embolization-risk warnings."""
+    graph, grid, h, warnings, aka = result.graph, region.grid, region.h, result.warnings, result.adamkiewicz
+    asa = result.asa_branches
+    sd, nearest_tumor_point, masked_at = tumor_reach
+    result.tumor_assessed = True
+    spinal = list(asa) + ([aka["branch"]] if aka.get("present") else [])
+    cands = find_feeders(graph, diam, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h, exclude=spinal,
+                         masked=masked_at, truncated=truncated)
+    kd, ids, _ = _branch_lookup(graph, 0.5 * h)
+    vox = np.argwhere(lumen)
+    vox_ras = grid.ijk_to_ras(vox)
+    _, k = kd.query(vox_ras)
+    cands += find_stub_feeders(vox_ras, ids[k], kd.data[k], diam, sd, nearest_tumor_point, params, spacing_mm=h,
+                               grid_index=vox, grid_shape=grid.shape, masked=masked_at, exclude=spinal,
+                               graph=graph)
+    feeders = merge_and_rank(cands, merge_distance_mm=params.merge_distance_mm)
+    name_feeders(feeders, trees, tree_of, side_frame, levels)
+    for f in feeders:
+        if roles[f.branch] == ROLE_VESSEL and not f.stub:
+            roles[f.branch] = ROLE_FEEDER
+    result.feeders = feeders
+    if not feeders:
+        warnings.append("no vessel found ending at the tumor surface (within "
+                        f"{params.feeder_margin_mm:.1f} mm): no feeder identified")
+    if aka.get("present"):
+        for rank, f in enumerate(feeders, start=1):
+            if f.tree >= 0 and f.tree == aka.get("tree"):
+                warnings.append(
+                    f"embolization risk: feeder {rank} ({f.parent or 'unnamed segmental artery'}) shares its "
+                    "segmental artery with the Adamkiewicz candidate; embolizing it may infarct the spinal cord "
+                    "(confirm on selective DSA)")
+
+
 def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume | None = None,
                     vertebrae: Volume | None = None, level_names: dict | None = None,
                     params: VesselParams | None = None, progress: Progress = no_progress) -> VesselAnalysis:
@@ -347,64 +565,13 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     res_warning = _resolution_warning(angio, params)
     if res_warning:
         warnings.append(res_warning)
-
-    tumor_ok = tumor is not None and np.any(tumor.array) and world_overlap_fraction(tumor, angio) > 0
-    if tumor is not None and np.any(tumor.array) and not tumor_ok:
-        warnings.append("the tumor lies outside the angiography field of view: feeders not assessed")
-    if tumor is None or not np.any(tumor.array):
-        warnings.append("no tumor segmentation: feeders not assessed")
-    cord_ok = cord is not None and np.any(cord.array)
-    axis = cord_axis(cord) if cord_ok else np.array([0.0, 0.0, 1.0])
-    roi = None
-    if tumor_ok:
-        idx = np.argwhere(tumor.array > 0)
-        pts = tumor.ijk_to_ras(idx[:: max(1, len(idx) // 20000)])
-        roi = roi_box_ras(pts, lateral_margin_mm=params.roi_margin_mm, axial_margin_mm=params.roi_axial_margin_mm,
-                          axis=axis)
-    progress(0.05, "working grid")
-    try:
-        h = choose_spacing(angio, roi, requested_mm=params.working_spacing_mm, min_mm=params.min_working_spacing_mm,
-                           max_voxels=params.max_working_voxels)
-        grid = working_grid_for(angio, spacing_mm=h, roi_corners_ras=roi)
-    except ValueError:
-        tumor_ok = False
-        warnings.append("the tumor region does not overlap the angiography: feeders not assessed")
-        h = choose_spacing(angio, None, requested_mm=params.working_spacing_mm, min_mm=params.min_working_spacing_mm,
-                           max_voxels=params.max_working_voxels)
-        grid = working_grid_for(angio, spacing_mm=h)
-    if h > params.max_spacing_mm and not res_warning:
-        warnings.append(f"the analysed region was resampled to {h:.2f} mm voxels to fit max_working_voxels: "
-                        "vessels of about 1 mm may be missed")
-    low_value = -1000.0 if modality == "ct" else float(np.min(angio.array))
-    hu = resample_to_grid(angio, grid, order=1, cval=low_value)
-    if modality == "mr":
-        hu = mr_to_pseudo_hu(hu, soft_tissue_hu=params.soft_tissue_hu)
-    tumor_w = mask_to_grid(tumor, grid) if tumor_ok else np.zeros(grid.shape, bool)
-    if tumor_ok and not np.any(tumor_w):
-        tumor_ok = False
-        warnings.append("the tumor covers no voxel of the analysed region: feeders not assessed")
-    cord_w = mask_to_grid(cord, grid) if cord_ok else None
+    region = _working_region(angio, tumor, cord, params, modality, res_warning, warnings, progress)
+    grid, h, hu, cord_ok, cord_w, axis = region.grid, region.h, region.hu, region.cord_ok, region.cord_w, region.axis
     timings["resample"] = time.perf_counter() - t0
 
     progress(0.2, "bone and mass masking" if modality == "ct" else "intensity normalisation")
     t = time.perf_counter()
-    core = tumor_w.copy()
-    if tumor_ok and params.tumor_exclusion_mm > 0:
-        box = _box_around(tumor_w, int(np.ceil(params.tumor_exclusion_mm / h)) + 1)
-        core[box] = ndimage.distance_transform_edt(~tumor_w[box]) * h <= params.tumor_exclusion_mm
-    if modality == "ct":
-        mask_codes = bone_and_mass_mask(hu, h, lumen_min_hu=params.lumen_min_hu, bone_min_hu=params.bone_min_hu,
-                                      max_vessel_radius_mm=params.max_vessel_radius_mm, rim_mm=params.bone_rim_mm,
-                                      keep=tumor_w if tumor_ok else None,
-                                      interface_mm=params.bone_tumor_interface_mm)
-    else:
-        mask_codes = np.zeros(grid.shape, np.uint8)
-    excluded = mask_codes > 0
-    excluded_all = excluded | core
-    filt = hu.copy()
-    filt[excluded] = params.soft_tissue_hu
-    filt[core] = np.minimum(filt[core], params.soft_tissue_hu)
-    np.clip(filt, params.soft_tissue_hu - 150.0, params.bone_min_hu, out=filt)
+    mask_codes, core, excluded, excluded_all, filt = _masking(region, modality, params)
     timings["masking"] = time.perf_counter() - t
 
     progress(0.35, "multiscale vesselness")
@@ -416,55 +583,7 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
 
     progress(0.5, "segmentation and centrelines")
     t = time.perf_counter()
-    seg = hysteresis(vness, params.vesselness_low, params.vesselness_high)
-    seg = remove_small_components(seg, int(np.ceil(params.min_component_mm3 / h**3)))
-    lumen = grow_lumen(seg, bright, steps=int(round(params.max_vessel_radius_mm / h)))
-    # a thick bright mass cuts the vessels ending at it (the aorta), but not where it is the tumor
-    # itself (calcified or enhancing): a vessel ending there reaches the tumor, as a feeder does
-    cutting = (mask_codes == MASK_THICK) & ~core
-    near_thick = _sampler(grid, ndimage.binary_dilation(cutting, structure=FULL_CONNECTIVITY, iterations=2), 0)
-    edge = np.asarray(grid.shape) - 1
-
-    def truncated(end):
-        """A vessel end cut by the analysis: at a masked thick vessel (not the tumor) or the region's edge."""
-        ijk = grid.ras_to_ijk(end)
-        return bool(near_thick(end[None])[0] > 0 or np.any(ijk < 1.5) or np.any(ijk > edge - 1.5))
-
-    protect = None
-    if tumor_ok:
-        sd, nearest_tumor_point = _distance_samplers(grid, tumor_w,
-                                                     params.feeder_margin_mm + params.bone_gap_mm + 2.0)
-        masked_at = _sampler(grid, mask_codes == MASK_BONE, 0.0) if modality == "ct" else None
-
-        def protect(end, junction):
-            """Keep short stubs heading for the tumor (a feeder mostly hidden by bone)."""
-            if truncated(end):
-                return False
-            reaches, target = end_reaches_tumor(end, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h,
-                                                masked=masked_at)
-            if not reaches:
-                return False
-            goal = target if target is not None else nearest_tumor_point(end[None])[0]
-            a, b = end - junction, goal - junction
-            return float(np.dot(a, b)) >= 0.5 * float(np.linalg.norm(a) * np.linalg.norm(b))
-
-    graph = vessel_graph(lumen, grid.affine, h, prune_length_mm=params.prune_length_mm, protect=protect)
-    if modality == "ct" and graph.branches:
-        # thin "vessels" that run along the bone surface for most of their length are partial-volume
-        # ridges at bone edges (e.g. around a vertebral end plate), not vessels
-        cortex_mm = _sampler(grid, (ndimage.distance_transform_edt(hu < params.bone_min_hu) * h).astype(np.float32),
-                             np.inf)
-        reach = params.bone_rim_mm + 0.4
-        hugging = [i for i, b in enumerate(graph.branches)
-                   if np.mean(cortex_mm(b.points) <= reach) >= 0.8 and b.diameter_mm() < 1.5]
-        graph = remove_branches(graph, hugging)
-    if params.bridge_gap_mm > 0 and graph.branches:
-        def keep_free(end):
-            """Ends cut by the analysis, or at the tumor (feeders), stay free."""
-            return truncated(end) or (tumor_ok and float(sd(end[None])[0]) <= params.feeder_margin_mm + 1.0)
-
-        graph = bridge_gaps(graph, max_gap_mm=params.bridge_gap_mm, tangent_mm=params.tangent_length_mm,
-                            skip=keep_free)
+    graph, lumen, truncated, tumor_reach = _centreline_graph(region, vness, bright, mask_codes, core, modality, params)
     timings["graph"] = time.perf_counter() - t
 
     result = VesselAnalysis(detectable=True, reason="", modality=modality, grid=grid, graph=graph, warnings=warnings,
@@ -495,6 +614,7 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     levels = LevelMap.from_labels(vertebrae, level_names, axis=axis)
     roles = np.full(len(graph.branches), ROLE_VESSEL, int)
     asa: list[int] = []
+    cord_dist = None
     if frame is not None and cord_w is not None and np.any(cord_w):
         signed_cord, _ = _distance_samplers(grid, cord_w, params.asa_max_gap_mm + 2.0)
 
@@ -511,70 +631,12 @@ def analyze_vessels(angio: Volume, *, tumor: Volume | None = None, cord: Volume 
     if side_frame is None and levels is not None:
         side_frame = CordFrame.straight(levels.centroids.mean(axis=0), levels.axis)
     trees, tree_of = segmental_trees(graph, asa, side_frame, levels)
-    trees_pre, tree_pre = trees, tree_of
     result.trees = trees
-    aka = {"present": False, "level": None, "side": None}
-    if asa:
-        joins = asa_joins(graph, asa, frame, diam, params)
-        line_ends = [j for j in asa_line_ends(graph, asa, frame, cord_dist, diam, params)
-                     if _reaches_laterally(trees_pre, tree_pre, j.branch)]
-        cand = adamkiewicz_candidate(joins + line_ends, params)
-        hairpin_seen = cand is not None
-        if cand is None and line_ends:  # the ASA is interrupted where it joins: hairpin not measurable
-            cand = max(line_ends, key=lambda j: j.diameter_mm)
-        if cand is not None:
-            tid = int(tree_of[cand.branch])
-            tree = trees[tid] if tid >= 0 else None
-            roles[cand.branch] = ROLE_ADAMKIEWICZ
-            aka = {"present": True,
-                   "level": tree.level if tree else None,
-                   "side": (tree.side if tree and tree.side else side_of(frame, graph.nodes[cand.node].ras)),
-                   "entry_ras": [round(float(v), 2) for v in graph.nodes[cand.node].ras],
-                   "diameter_mm": round(cand.diameter_mm, 2),
-                   "hairpin_angle_deg": round(cand.angle_deg, 1),
-                   "hairpin_confirmed": hairpin_seen,
-                   "parent": tree.name if tree and not tree.from_asa_only else None,
-                   "branch": cand.branch, "tree": tid}
-            if not hairpin_seen:
-                aka["reason"] = ("radiculomedullary artery reaching the anterior spinal artery's course where the "
-                                 "latter is not seen: hairpin turn not confirmed")
-        else:
-            aka["reason"] = (f"no branch joins the anterior spinal artery with a hairpin turn (< "
-                             f"{params.hairpin_max_angle_deg:.0f} degrees) in the analysed region")
-    elif frame is not None:
-        aka["reason"] = "no anterior spinal artery candidate found on the anterior cord surface"
-    else:
-        aka["reason"] = "no spinal cord segmentation"
-    result.adamkiewicz = aka
+    result.adamkiewicz = _adamkiewicz(graph, asa, frame, cord_dist, diam, trees, tree_of, roles, params)
 
-    if tumor_ok:
-        result.tumor_assessed = True
-        spinal = list(asa) + ([aka["branch"]] if aka.get("present") else [])
-        cands = find_feeders(graph, diam, sd, nearest_tumor_point, params, half_voxel_mm=0.5 * h, exclude=spinal,
-                             masked=masked_at, truncated=truncated)
-        kd, ids, _ = _branch_lookup(graph, 0.5 * h)
-        vox = np.argwhere(lumen)
-        vox_ras = grid.ijk_to_ras(vox)
-        _, k = kd.query(vox_ras)
-        cands += find_stub_feeders(vox_ras, ids[k], kd.data[k], diam, sd, nearest_tumor_point, params, spacing_mm=h,
-                                   grid_index=vox, grid_shape=grid.shape, masked=masked_at, exclude=spinal,
-                                   graph=graph)
-        feeders = merge_and_rank(cands, merge_distance_mm=params.merge_distance_mm)
-        name_feeders(feeders, trees, tree_of, side_frame, levels)
-        for f in feeders:
-            if roles[f.branch] == ROLE_VESSEL and not f.stub:
-                roles[f.branch] = ROLE_FEEDER
-        result.feeders = feeders
-        if not feeders:
-            warnings.append("no vessel found ending at the tumor surface (within "
-                            f"{params.feeder_margin_mm:.1f} mm): no feeder identified")
-        if aka.get("present"):
-            for rank, f in enumerate(feeders, start=1):
-                if f.tree >= 0 and f.tree == aka.get("tree"):
-                    warnings.append(
-                        f"embolization risk: feeder {rank} ({f.parent or 'unnamed segmental artery'}) shares its "
-                        "segmental artery with the Adamkiewicz candidate; embolizing it may infarct the spinal cord "
-                        "(confirm on selective DSA)")
+    if region.tumor_ok:
+        _assess_feeders(result, region, lumen, diam, tumor_reach, truncated, trees, tree_of, side_frame, levels, roles,
+                        params)
     result.branch_roles = roles
     result.role_map = _role_map(graph, grid, lumen, roles)
     timings["analysis"] = time.perf_counter() - t

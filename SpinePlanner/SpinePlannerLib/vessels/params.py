@@ -8,7 +8,7 @@ angiogram is first rescaled to a pseudo-HU scale (see :mod:`vessels_vesselness`)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 from SpinePlannerLib.core.param_checks import check_numeric_fields, check_positive
 
@@ -185,16 +185,3 @@ class VesselParams:
         for name in ("asa_max_angle_deg", "hairpin_max_angle_deg"):
             if not 0 < getattr(self, name) < 180:
                 raise ValueError(f"{name} must be within (0, 180) degrees, got {getattr(self, name)}")
-
-    @classmethod
-    def from_dict(cls, overrides: dict | None) -> VesselParams:
-        """Defaults updated with ``overrides`` (e.g. ``ctx.params["vessels"]``); unknown keys are an error."""
-        overrides = dict(overrides or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown vessel parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**overrides)
-
-    def as_dict(self) -> dict:
-        return asdict(self)

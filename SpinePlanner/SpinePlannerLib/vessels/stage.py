@@ -23,6 +23,7 @@ import numpy as np
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample
 from SpinePlannerLib.core.imageio import write_volume
+from SpinePlannerLib.core.params import from_dict
 from SpinePlannerLib.core.registration import RigidRegistrationParams, moved, register_rigid
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
@@ -179,7 +180,7 @@ def run(ctx: PlanContext, progress: Progress) -> VesselResult:
     if angio is None:
         raise StageSkipped("no angiography given (--angio)")
     try:
-        params = VesselParams.from_dict(ctx.params.get("vessels"))
+        params = from_dict(VesselParams, ctx.params.get("vessels"), where="vessels")
     except (TypeError, ValueError) as exc:
         raise InputError("vessels parameters", str(exc)) from None
     tumor = ctx.label("tumor")
