@@ -46,6 +46,9 @@ def main(argv=None) -> int:
     import numpy as np
 
     from SpinePlannerLib.planning.context import PlanContext
+    from SpinePlannerLib.planning.pipeline import apply_result
+    from SpinePlannerLib.segmentation.stage import SegmentationResult
+    from SpinePlannerLib.segmentation.vertebrae_ct import VertebraeResult
     from SpinePlannerLib.vessels.stage import run
     from SpinePlannerLib.vessels.synthetic import oblique_grid, synthetic_cta
 
@@ -63,13 +66,16 @@ def main(argv=None) -> int:
             ctx = PlanContext(inputs={"angio": "synthetic"})
             ctx.volumes["angio"] = case.angio
             ctx.labels.update(tumor=case.tumor, cord=case.cord, vertebrae=case.vertebrae)
-            ctx.plan = {"vertebrae": {"levels": case.levels}, "warnings": []}
+            ctx.plan = {"warnings": []}
+            names = {int(k): v for k, v in case.levels.items()}
+            ctx.results["segmentation"] = SegmentationResult(vertebrae=VertebraeResult(True, "", names=names))
             ctx.staging_dir = Path(tmp)
             t = time.perf_counter()
-            run(ctx, lambda f, m: None)
+            result = run(ctx, lambda f, m: None)
+            apply_result(ctx, "vessels", result)
             times.append(time.perf_counter() - t)
     best = min(times)
-    res = ctx.extra["vessels"]
+    res = result.analysis
     section = ctx.plan["vessels"]
     entries = np.array([f["entry_ras"] for f in section["feeders"]]) if section["feeders"] else np.zeros((0, 3))
     errors = [float(np.min(np.linalg.norm(entries - np.asarray(t["entry_ras"]), axis=1))) if len(entries) else np.inf

@@ -124,3 +124,10 @@ def build_tractography_nodes(scene, result, *, color_by: str = "direction", tube
         nodes["tracts"] = add_tract_model(scene, result.streamlines, point_fa=result.point_fa(),
                                           dps=result.per_streamline() or None, color_by=color_by, tubes=tubes)
     return nodes
+
+
+def add_tractography_result(core, result, nodes: dict) -> None:
+    """Scene content of the planning stage's result (``result.analysis``): the DTI maps and the
+    tract model, added to ``nodes``. Called once per plan by the scene assembly."""
+    if result.analysis is not None:
+        nodes.update(build_tractography_nodes(core.scene, result.analysis))

@@ -147,3 +147,10 @@ def build_sct_nodes(scene, logics: dict, result, *, ct_node=None) -> dict:
         nodes["sct_ct_transform"] = transform
     nodes["sct_table"] = add_result_table(scene, result.section)
     return nodes
+
+
+def add_sct_result(core, result, nodes: dict) -> None:
+    """Scene content of the planning stage's result (``result.check``), added to ``nodes``; the
+    CT alignment transform is applied to the CT node when the ROI lies on the MRI's grid."""
+    ct_node = nodes.get("ct") if result.roi_frame == "mri" else None
+    nodes.update(build_sct_nodes(core.scene, core.logics, result.check, ct_node=ct_node))

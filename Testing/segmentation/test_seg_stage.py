@@ -14,9 +14,11 @@ from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.imageio import read_volume
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import PlanContext
-from SpinePlannerLib.planning.pipeline import CaseInputs, load_case, new_plan, run_stages
+from SpinePlannerLib.planning.pipeline import CaseInputs, apply_result, load_case, new_plan, run_stages
 from SpinePlannerLib.planning.plan_schema import validate_plan
 from SpinePlannerLib.segmentation.common import dice
+from SpinePlannerLib.segmentation.stage import SegmentationResult
+from SpinePlannerLib.segmentation.stage import run as stage_run
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +56,22 @@ def test_extradural_phantom_levels(lytic):
     assert all("cord_centre_ras" in v for v in vert["vertebrae"] if v.get("body_s_range_mm"))
 
 
+def test_later_stages_read_the_typed_results_not_the_plan(lytic):
+    _, ctx, truth, _ = lytic
+    seg, measured = ctx.results["segmentation"], ctx.results["tumor_measurement"]
+    assert isinstance(seg, SegmentationResult)
+    assert seg.level_names == {int(k): v for k, v in truth["levels"].items()}
+    assert seg.vertebrae.found and seg.vertebrae.vertebrae is not None
+    assert seg.cord_centerline_ras.shape[1] == 3 and len(seg.cord_centerline_ras) >= 10
+    assert seg.labels["tumor"] is ctx.labels["tumor"] and seg.tumor_source == "segmentation from seed"
+    assert measured.compartment == "extradural" == ctx.plan["tumor"]["compartment"]
+    assert np.isclose(np.linalg.norm(measured.cord_axis_ras), 1.0)
+    assert measured.levels_spanned == ctx.plan["tumor"]["levels_spanned"]
+    # the plan sections are the results' own sections
+    assert ctx.plan["vertebrae"] == seg.to_plan()["vertebrae"]
+    assert ctx.plan["segmentation"] == seg.to_plan()["segmentation"]
+
+
 def test_plan_sections_follow_the_schema(lytic):
     _, ctx, _, _ = lytic
     plan = _json(ctx.plan)
@@ -87,8 +105,16 @@ def test_given_labels_are_never_overwritten(phantom_dir):
     ctx = load_case(inputs)
     ctx.plan = new_plan(ctx)
     given = {k: ctx.labels[k].array.copy() for k in ("cord", "tumor")}
-    run_stages(ctx, only=["segmentation"])
-    assert ctx.plan["stages"]["segmentation"]["status"] == "done"
+    plan_before = json.dumps(ctx.plan, sort_keys=True)
+    result = stage_run(ctx, lambda f, m: None)
+    # the stage is pure: the context is read, never written; the result carries everything
+    assert json.dumps(ctx.plan, sort_keys=True) == plan_before
+    assert set(ctx.labels) == {"cord", "tumor"} and not ctx.results
+    assert "cord" not in result.labels and "tumor" not in result.labels and "csf" in result.labels
+    assert result.to_plan()["segmentation"]["outputs"] == sorted({"cord", "tumor", *result.labels})
+    apply_result(ctx, "segmentation", result)
+    ctx.plan["stages"]["segmentation"] = {"status": "done"}
+    assert ctx.results["segmentation"] is result
     for k in ("cord", "tumor"):
         assert np.array_equal(ctx.labels[k].array, given[k])
     assert ctx.plan["segmentation"]["cord"]["source"] == "given label map"

@@ -7,12 +7,12 @@ import jsonschema
 import numpy as np
 import pytest
 
-from DTITractographyLib import stage
 from DTITractographyLib.synthetic import make_synthetic_cord
 from SpinePlannerLib.core.dwi_io import DiffusionData
 from SpinePlannerLib.core.errors import InputError
+from SpinePlannerLib.planning import tractography_stage as stage
 from SpinePlannerLib.planning.context import PlanContext, StageSkipped
-from SpinePlannerLib.planning.pipeline import CaseInputs, load_case, new_plan, run_stages
+from SpinePlannerLib.planning.pipeline import CaseInputs, apply_result, load_case, new_plan, run_stages
 from SpinePlannerLib.planning.plan_schema import plan_schema, validate_plan
 
 
@@ -29,16 +29,24 @@ def _context(kind: str, tmp_path, **params) -> PlanContext:
     return ctx
 
 
+def _run(ctx: PlanContext):
+    """Run the stage and record its result in ``ctx`` (plan section, warnings, exports)."""
+    result = stage.run(ctx, lambda f, m: None)
+    apply_result(ctx, "tractography", result)
+    return result
+
+
 def test_stage_writes_a_schema_valid_section_exports_and_scene_nodes(tmp_path, core):
     from SpinePlannerLib.mrml.scene import populate_scene
 
     ctx = _context("displacing", tmp_path)
-    stage.run(ctx, lambda f, m: None)
+    result = _run(ctx)
     section = ctx.plan["tractography"]
+    assert section == result.section and result.analysis.setzer.setzer_type == 1
     validate_plan(ctx.plan)
     assert section["setzer_type"] == 1 and section["reliable"] is True
     assert section["n_streamlines"] > 100
-    exports = ctx.extra["exports"]
+    exports = ctx.exports
     assert set(exports) == {"tracts_trx", "tracts_tck", "tracts_vtp"}
     for rel in exports.values():
         assert (tmp_path / rel).is_file() and rel.startswith("tracts/")
@@ -52,7 +60,7 @@ def test_stage_writes_a_schema_valid_section_exports_and_scene_nodes(tmp_path, c
 def test_stage_reads_parameter_overrides(tmp_path):
     ctx = _context("crossing", tmp_path, tractography={"tracking": {"algorithm": "probabilistic"},
                                                        "setzer": {"entering_type2": 0.9}})
-    stage.run(ctx, lambda f, m: None)
+    _run(ctx)
     s = ctx.plan["tractography"]
     assert s["method"]["tracking"] == "probabilistic"
     assert s["parameters"]["setzer"]["entering_type2"] == 0.9
@@ -75,8 +83,10 @@ def test_without_dwi_the_stage_is_skipped(tmp_path):
 def test_without_cord_the_stage_is_skipped_but_reports_the_acquisition(tmp_path):
     ctx = _context("straight", tmp_path)
     del ctx.labels["cord"]
-    with pytest.raises(StageSkipped, match="no cord"):
+    with pytest.raises(StageSkipped, match="no cord") as skipped:
         stage.run(ctx, lambda f, m: None)
+    apply_result(ctx, "tractography", skipped.value.result, finished=False)
+    assert "tractography" not in ctx.results  # a partial result gets no scene nodes
     s = ctx.plan["tractography"]
     assert s["setzer_type"] is None and s["n_streamlines"] == 0
     assert s["reliable"] is True and s["reasons"] == []  # the acquisition itself is fine
@@ -107,15 +117,24 @@ def test_real_sparse_dwi_planned_through_the_pipeline_is_unreliable(shared_data)
     validate_plan(ctx.plan)
 
 
-@pytest.mark.parametrize(("levels", "expected"), [
-    (["C3", "C4"], {1: "C3", 2: "C4"}),
-    ({"5": "T1"}, {5: "T1"}),
-    ([{"label": 7, "name": "T3"}], {7: "T3"}),
+def _with_levels(ctx: PlanContext, names: dict[int, str]) -> PlanContext:
+    """``ctx`` as the segmentation stage leaves it when it named the vertebral levels ``names``."""
+    from SpinePlannerLib.segmentation.stage import SegmentationResult
+    from SpinePlannerLib.segmentation.vertebrae_ct import VertebraeResult
+
+    ctx.results["segmentation"] = SegmentationResult(vertebrae=VertebraeResult(bool(names), "", names=names))
+    return ctx
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    ({2: "C4", 1: "C3"}, {1: "C3", 2: "C4"}),
+    ({5: "T1"}, {5: "T1"}),
+    ({}, None),
     (None, None),
 ])
-def test_level_names_are_read_from_the_vertebrae_section(levels, expected):
-    plan = {"vertebrae": {"levels": levels}} if levels is not None else {}
-    assert stage.level_names_from_plan(plan) == expected
+def test_level_names_are_read_from_the_segmentation_result(names, expected):
+    ctx = PlanContext() if names is None else _with_levels(PlanContext(), names)
+    assert stage.level_names(ctx) == expected
 
 
 def test_per_level_counts_use_the_vertebral_label_map(tmp_path):
@@ -129,8 +148,8 @@ def test_per_level_counts_use_the_vertebral_label_map(tmp_path):
     levels[tuple(ijk[(t >= -20) & (t < 0)].T)] = 1
     levels[tuple(ijk[(t >= 0) & (t < 20)].T)] = 2
     ctx.labels["vertebrae"] = cord.with_array(levels)
-    ctx.plan["vertebrae"] = {"levels": {"1": "C5", "2": "C6"}}  # the vertebrae section's index -> name
-    stage.run(ctx, lambda f, m: None)
+    _with_levels(ctx, {1: "C5", 2: "C6"})  # the segmentation result's index -> name
+    _run(ctx)
     per_level = {row["level"]: row for row in ctx.plan["tractography"]["per_level"]}
     assert set(per_level) == {"C5", "C6"}
     # the tumor straddles both levels (centred at t = 0): streamlines end on it in each
@@ -157,9 +176,11 @@ def test_phantom_case_planned_with_given_segmentations(request):
 
 
 def test_extramedullary_tumor_gets_the_relationship_but_no_setzer_type(tmp_path):
+    from SpinePlannerLib.measurement.stage import MeasurementResult
+
     ctx = _context("displacing", tmp_path)
-    ctx.plan["tumor"] = {"compartment": "intradural_extramedullary"}
-    stage.run(ctx, lambda f, m: None)
+    ctx.results["tumor_measurement"] = MeasurementResult(compartment="intradural_extramedullary")
+    _run(ctx)
     s = ctx.plan["tractography"]
     assert s["compartment"] == "intradural_extramedullary"
     assert s["setzer_type"] is None and s["pattern"] == "indeterminate"
@@ -169,5 +190,5 @@ def test_extramedullary_tumor_gets_the_relationship_but_no_setzer_type(tmp_path)
 
 def test_compartment_is_classified_from_the_masks_when_not_measured(tmp_path):
     ctx = _context("crossing", tmp_path)
-    stage.run(ctx, lambda f, m: None)
+    _run(ctx)
     assert ctx.plan["tractography"]["compartment"] == "intramedullary"

@@ -17,12 +17,15 @@ def test_non_contrast_3mm_ct_is_reported_not_detectable(shared_data):
     assert plan["n_branches"] == 0 and plan["feeders"] == []
 
 
-def test_stage_on_the_non_contrast_ct_warns_and_adds_no_nodes(shared_data):
+def test_stage_on_the_non_contrast_ct_warns_and_adds_no_nodes(shared_data, core):
+    from SpinePlannerLib.mrml.vessels import add_vessel_result
     from SpinePlannerLib.vessels.stage import run
 
     ctx = PlanContext()
     ctx.volumes["angio"] = read_volume(shared_data / "totalsegmentator" / "example_ct.nii.gz", "--angio")
-    run(ctx, lambda f, m: None)
-    assert ctx.plan["vessels"]["detectable"] is False
-    assert any(w.startswith(NOT_DETECTABLE) for w in ctx.plan["warnings"])
-    assert ctx.scene_builders == []
+    result = run(ctx, lambda f, m: None)
+    assert result.to_plan()["vessels"]["detectable"] is False
+    assert any(w.startswith(NOT_DETECTABLE) for w in result.warnings)
+    nodes: dict = {}
+    add_vessel_result(core, result, nodes)
+    assert nodes == {} and result.labels == {}

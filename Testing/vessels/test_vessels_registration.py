@@ -38,7 +38,9 @@ def phantom():
 
 
 def run_stage(case, angio, tmp_path, **params):
-    from SpinePlannerLib.planning.pipeline import new_plan
+    from SpinePlannerLib.planning.pipeline import apply_result, new_plan
+    from SpinePlannerLib.segmentation.stage import SegmentationResult
+    from SpinePlannerLib.segmentation.vertebrae_ct import VertebraeResult
     from SpinePlannerLib.vessels.stage import run
 
     ctx = PlanContext(inputs={"angio": "phantom", "ct": "phantom"})
@@ -47,10 +49,11 @@ def run_stage(case, angio, tmp_path, **params):
     for name in ("tumor", "cord", "vertebrae"):
         ctx.labels[name] = case.labels[name]
     ctx.plan = new_plan(ctx)
-    ctx.plan["vertebrae"] = {"levels": case.truth["levels"]}
+    names = {int(k): v for k, v in case.truth["levels"].items()}
+    ctx.results["segmentation"] = SegmentationResult(vertebrae=VertebraeResult(True, "", names=names))
     ctx.params["vessels"] = params
     ctx.staging_dir = tmp_path
-    run(ctx, lambda f, m: None)
+    apply_result(ctx, "vessels", run(ctx, lambda f, m: None))
     return ctx
 
 

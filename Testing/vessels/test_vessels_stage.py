@@ -19,17 +19,20 @@ def case():
 
 
 def validate_vessels(plan: dict) -> None:
-    """The vessels section against its schema, and the rest of the plan (without the partial
-    ``vertebrae`` section this test fakes) against the whole schema."""
+    """The vessels section against its schema, and the whole plan against the whole schema."""
     import jsonschema
 
     schema = plan_schema()
     jsonschema.validate(plan["vessels"], {**schema["properties"]["vessels"], "$defs": schema["$defs"]})
-    validate_plan({k: v for k, v in plan.items() if k != "vertebrae"})
+    validate_plan(plan)
 
 
 def plan_context(case, tmp_path) -> PlanContext:
+    """A context as the segmentation stage leaves it: label maps, and a segmentation result
+    naming the vertebral levels of ``case.vertebrae``."""
     from SpinePlannerLib.planning.pipeline import new_plan
+    from SpinePlannerLib.segmentation.stage import SegmentationResult
+    from SpinePlannerLib.segmentation.vertebrae_ct import VertebraeResult
 
     ctx = PlanContext(inputs={"angio": "synthetic"})
     ctx.volumes["angio"] = case.angio
@@ -37,18 +40,33 @@ def plan_context(case, tmp_path) -> PlanContext:
     ctx.labels["cord"] = case.cord
     ctx.labels["vertebrae"] = case.vertebrae
     ctx.plan = new_plan(ctx)
-    ctx.plan["vertebrae"] = {"levels": case.levels}
+    names = {int(k): v for k, v in case.levels.items()}
+    ctx.results["segmentation"] = SegmentationResult(vertebrae=VertebraeResult(True, "", names=names))
     ctx.staging_dir = tmp_path
     return ctx
 
 
+def run_stage(ctx: PlanContext) -> None:
+    from SpinePlannerLib.planning.pipeline import run_stages
+
+    run_stages(ctx, only=["vessels"])
+    assert ctx.plan["stages"]["vessels"]["status"] == "done", ctx.plan["stages"]
+
+
 @pytest.fixture(scope="module")
 def staged(case, tmp_path_factory):
-    from SpinePlannerLib.vessels.stage import run
-
     ctx = plan_context(case, tmp_path_factory.mktemp("vessels-stage"))
-    run(ctx, lambda f, m: None)
+    run_stage(ctx)
     return ctx
+
+
+def test_level_names_come_from_the_segmentation_result(staged, case):
+    from SpinePlannerLib.vessels.stage import level_names
+
+    assert level_names(staged) == {str(k): v for k, v in case.levels.items()}
+    assert level_names(PlanContext()) is None
+    levels = {f["level"] for f in staged.plan["vessels"]["feeders"]}
+    assert levels and levels <= set(case.levels.values())  # feeders are named by the given levels
 
 
 def test_stage_is_skipped_without_angiography(tmp_path):
@@ -82,7 +100,7 @@ def test_stage_adds_role_label_map_on_the_reference_grid(staged, case):
 
 
 def test_feeder_markups_file_round_trips_entry_points(staged):
-    exports = staged.extra["exports"]
+    exports = staged.exports
     doc = json.loads((staged.staging_dir / exports["feeder_entries"]).read_text())
     points = doc["markups"][0]["controlPoints"]
     assert doc["markups"][0]["coordinateSystem"] == "RAS"
@@ -93,18 +111,19 @@ def test_feeder_markups_file_round_trips_entry_points(staged):
 
 
 def test_centerline_export_holds_every_branch_in_ras(staged):
-    doc = json.loads((staged.staging_dir / staged.extra["exports"]["vessel_centerlines"]).read_text())
-    result = staged.extra["vessels"]
+    doc = json.loads((staged.staging_dir / staged.exports["vessel_centerlines"]).read_text())
+    result = staged.results["vessels"].analysis
     assert doc["coordinate_system"] == "RAS" and len(doc["branches"]) == result.n_branches
     b0 = result.graph.branches[0]
     assert np.max(np.abs(np.asarray(doc["branches"][0]["points_ras"]) - b0.points)) < 1e-3
-    assert (staged.staging_dir / staged.extra["exports"]["vessel_roles"]).exists()
+    assert (staged.staging_dir / staged.exports["vessel_roles"]).exists()
 
 
-def test_scene_builder_adds_models_by_role_and_feeder_markups(staged, core):
+def test_scene_adds_models_by_role_and_feeder_markups_from_the_result(staged, core):
+    from SpinePlannerLib.mrml.scene import add_result_nodes
+
     nodes: dict = {}
-    for builder in staged.scene_builders:
-        builder(core, staged, nodes)
+    add_result_nodes(core, staged, nodes)
     feeders = nodes["vessels_tumor_feeders"]
     assert feeders.GetPolyData().GetNumberOfPoints() > 0
     assert np.allclose(feeders.GetDisplayNode().GetColor(), (1.0, 0.85, 0.0))
@@ -143,17 +162,19 @@ def test_run_vessels_accepts_a_segmentation_node_as_tumor(case, core):
     assert len(result.feeders) == len(case.truth["feeders"])
 
 
-def test_non_contrast_image_gives_not_detectable_plan_and_warning(case, tmp_path):
-    from SpinePlannerLib.vessels.stage import run
+def test_non_contrast_image_gives_not_detectable_plan_and_warning(case, tmp_path, core):
+    from SpinePlannerLib.mrml.scene import add_result_nodes
 
     plain = synthetic_cta(*oblique_grid(spacing=(0.65, 0.65, 0.8)), seed=12, contrast=False)
     ctx = plan_context(plain, tmp_path)
-    run(ctx, lambda f, m: None)
+    run_stage(ctx)
     section = ctx.plan["vessels"]
     assert section["detectable"] is False and section["reason"].startswith(NOT_DETECTABLE)
     assert section["feeders"] == [] and section["adamkiewicz_candidate"]["present"] is False
     assert any(w.startswith(NOT_DETECTABLE) for w in ctx.plan["warnings"])
-    assert not ctx.scene_builders and "vessels" not in ctx.labels
+    nodes: dict = {}
+    add_result_nodes(core, ctx, nodes)
+    assert nodes == {} and "vessels" not in ctx.labels and ctx.exports == {}
     validate_vessels(ctx.plan)
 
 

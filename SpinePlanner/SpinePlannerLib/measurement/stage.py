@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+
 from SpinePlannerLib.core.geometry import mask_centroid_ras, mask_volume_ml
 from SpinePlannerLib.measurement.lesion import (
     canal_occupancy,
@@ -11,16 +15,51 @@ from SpinePlannerLib.measurement.lesion import (
     lesion_widths_mm,
     levels_spanned,
 )
-from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
+from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 
 
-def run(ctx: PlanContext, progress: Progress) -> None:
+@dataclass
+class MeasurementResult(StageResult):
+    """Result of the ``tumor_measurement`` stage.
+
+    Attributes
+    ----------
+    cord_volume_ml : float or None
+        Volume of the cord label map (ml), None without one.
+    compartment : str or None
+        ``intramedullary``, ``intradural_extramedullary``, ``extradural`` or ``unknown``; None
+        when no tumor was measured.
+    cord_axis_ras : np.ndarray or None
+        Unit vector (RAS) of the cord's long axis near the tumor centroid.
+    tumor : dict
+        The measurements as reported in ``plan["tumor"]`` (volume, centroid, diameters, evidence,
+        levels spanned, canal occupancy, cord compression, source).
+    """
+
+    cord_volume_ml: float | None = None
+    compartment: str | None = None
+    cord_axis_ras: np.ndarray | None = None
+    tumor: dict = field(default_factory=dict)
+
+    @property
+    def levels_spanned(self) -> list[str]:
+        return list(self.tumor.get("levels_spanned", []))
+
+    def to_plan(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        if self.cord_volume_ml is not None:
+            out["cord"] = {"volume_ml": round(self.cord_volume_ml, 3)}
+        if self.tumor:
+            out["tumor"] = dict(self.tumor)
+        return out
+
+
+def run(ctx: PlanContext, progress: Progress) -> MeasurementResult:
     cord = ctx.label("cord")
-    if cord is not None:
-        ctx.plan["cord"] = {**ctx.plan.get("cord", {}), "volume_ml": round(mask_volume_ml(cord), 3)}
+    result = MeasurementResult(cord_volume_ml=mask_volume_ml(cord) if cord is not None else None)
     tumor = ctx.label("tumor")
     if tumor is None:
-        raise StageSkipped("no tumor segmentation (give --tumor-seg or --tumor-seed)")
+        raise StageSkipped("no tumor segmentation (give --tumor-seg or --tumor-seed)", result)
     progress(0.2, "tumor centroid and volume")
     centroid = mask_centroid_ras(tumor)
     axis = cord_axis(cord, near_ras=centroid)
@@ -28,8 +67,10 @@ def run(ctx: PlanContext, progress: Progress) -> None:
     compartment, evidence = classify_compartment(
         tumor, cord=cord, thecal_sac=ctx.label("csf"), bone=ctx.label("bone"))
     axial_mm, craniocaudal_mm = lesion_widths_mm(tumor, axis)
-    section = ctx.plan.get("tumor", {})
-    section.update({
+    seg = ctx.result("segmentation")
+    segmented_source = getattr(seg, "tumor_source", None) or "segmentation"
+    result.compartment, result.cord_axis_ras = compartment, np.asarray(axis, float)
+    result.tumor = {
         "volume_ml": round(mask_volume_ml(tumor), 3),
         "centroid_ras": [round(float(c), 2) for c in centroid],
         "max_axial_diameter_mm": round(axial_mm, 2),
@@ -37,12 +78,12 @@ def run(ctx: PlanContext, progress: Progress) -> None:
         "compartment": compartment,
         "compartment_evidence": evidence,
         "cord_axis_ras": [round(float(c), 4) for c in axis],
-        "source": "given label map" if "tumor" in ctx.given_labels else ctx.plan.get("tumor", {}).get("source", "segmentation"),
-    })
+        "source": "given label map" if "tumor" in ctx.given_labels else segmented_source,
+    }
     progress(0.7, "levels, canal occupancy, cord compression")
-    section.update(_levels_and_compression(ctx, tumor, cord, centroid, axis, compartment))
-    ctx.plan["tumor"] = section
+    result.tumor.update(_levels_and_compression(ctx, tumor, cord, centroid, axis, compartment))
     progress(1.0, "tumor measured")
+    return result
 
 
 def _level_at(vertebrae: list[dict], s_mm: float) -> str | None:
@@ -60,16 +101,17 @@ def _level_at(vertebrae: list[dict], s_mm: float) -> str | None:
 
 def _levels_and_compression(ctx: PlanContext, tumor, cord, centroid, axis, compartment) -> dict:
     out: dict = {}
-    vert = ctx.plan.get("vertebrae", {})
-    vertebrae = vert.get("vertebrae", []) if vert.get("found") else []
+    seg = ctx.result("segmentation")
+    vr = getattr(seg, "vertebrae", None)
+    vertebrae = vr.vertebrae if vr is not None and vr.found else []
     if vertebrae:
         out["levels_spanned"] = levels_spanned(tumor, vertebrae)
-        out["levels_reliable"] = bool(vert.get("reliable")) and vert.get("method") != "unanchored"
-        out["levels_method"] = vert.get("method", "")
+        out["levels_reliable"] = bool(vr.reliable) and vr.method != "unanchored"
+        out["levels_method"] = vr.method
     else:
         out["levels_spanned"] = []
         out["levels_reliable"] = False
-        out["levels_method"] = "none: " + vert.get("reason", "no vertebrae labelled")
+        out["levels_method"] = "none: " + (seg.vertebrae_reason if seg is not None else "no vertebrae labelled")
     sac = ctx.label("csf")
     if sac is not None:
         occ = canal_occupancy(tumor, sac, axis)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,13 @@ from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_mask_like
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.mrml.headless import SlicerCore
-from SpinePlannerLib.mrml.scene import STRUCTURE_COLORS, populate_scene
+from SpinePlannerLib.mrml.scene import (
+    STRUCTURE_COLORS,
+    Provenance,
+    node_ids,
+    populate_scene,
+    structure_name,
+)
 from SpinePlannerLib.mrml.volumes import (  # noqa: F401 - node converters re-exported for the Slicer shell
     add_dwi_node,
     add_segmentation_from_masks,
@@ -60,7 +65,6 @@ from SpinePlannerLib.planning.pipeline import (
     write_labels,
 )
 from SpinePlannerLib.planning.plan_schema import validate_plan
-from SpinePlannerLib.planning.registry import STAGES
 
 VOLUME_ROLES = tuple(r for r in ROLES if r != "dwi")
 """Roles of scalar volume nodes (every role except ``dwi``)."""
@@ -171,16 +175,11 @@ def _segment_tag(segment, key: str) -> str | None:
     return str(value) if segment.GetTag(key, value) else None
 
 
-def structure_name(segment_name: str) -> str:
-    """Segment name -> structure name (``"Tumor"`` -> ``tumor``, ``"thecal sac"`` -> ``thecal_sac``)."""
-    return "_".join(segment_name.strip().lower().split())
-
-
 def segment_mask_on(seg_node, segment_id: str, reference: Volume, reference_node, logics) -> Volume:
     """One segment as a 0/1 mask on ``reference``'s grid (exported through a temporary label map
     node; carried through world coordinates when Slicer's export grid differs)."""
     scene = seg_node.GetScene()
-    before = set(_node_ids(scene))
+    before = set(node_ids(scene))
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__spineplanner_export")
     try:
         ids = vtk.vtkStringArray()
@@ -191,7 +190,7 @@ def segment_mask_on(seg_node, segment_id: str, reference: Volume, reference_node
             return reference.with_array(np.zeros(reference.shape3, np.uint8))
         exported = Volume(array_from_image_data(labelmap.GetImageData()) > 0, world_affine(labelmap, "segmentation"))
     finally:  # the temporary label map and whatever the export added for it (display, color table)
-        for node_id in reversed(_node_ids(scene)):
+        for node_id in reversed(node_ids(scene)):
             if node_id not in before and scene.GetNodeByID(node_id) is not None:
                 scene.RemoveNode(scene.GetNodeByID(node_id))
     if exported.same_grid(reference):
@@ -292,32 +291,6 @@ def context_from_scene(inputs: SceneInputs, logics: dict, *,
 
 
 # -- results -> scene -------------------------------------------------------------------------
-def _node_ids(scene) -> list[str]:
-    return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
-
-
-def _tagging_builder(builder: Callable, stage: str, created: dict, created_segments: dict) -> Callable:
-    """Wrap a scene builder so that the nodes (and segments of the result segmentation) it adds
-    are recorded with the stage that registered it."""
-
-    def run(core, ctx, nodes):
-        before = set(_node_ids(core.scene))
-        seg = nodes.get("segmentation")
-        segments_before = set(_segment_names(seg)) if seg is not None else set()
-        try:
-            builder(core, ctx, nodes)
-        finally:
-            for node_id in _node_ids(core.scene):
-                if node_id not in before:
-                    created.setdefault(node_id, stage)
-            seg = nodes.get("segmentation")
-            if seg is not None:
-                for name in set(_segment_names(seg)) - segments_before:
-                    created_segments.setdefault(name, stage)
-
-    return run
-
-
 def _remove_node(scene, node) -> None:
     if node is None or node.GetScene() is None:
         return
@@ -348,7 +321,7 @@ def remove_previous_results(scene, stages: set[str], *, keep=()) -> int:
 def _remove_orphans(scene, before: set[str]) -> None:
     """Remove display nodes and color tables added since ``before`` that nothing uses any more
     (left behind by temporary label maps while segments were imported)."""
-    new = [scene.GetNodeByID(i) for i in _node_ids(scene) if i not in before]
+    new = [scene.GetNodeByID(i) for i in node_ids(scene) if i not in before]
     for node in new:
         if node is not None and node.IsA("vtkMRMLDisplayNode") and node.GetDisplayableNode() is None:
             scene.RemoveNode(node)
@@ -464,6 +437,45 @@ def _results_folder(scene, nodes) -> None:
             sh.SetItemParent(item, folder)
 
 
+def _result_segmentation(scene, ctx: PlanContext, nodes: dict, target, provenance: Provenance, reference_node,
+                         logics: dict):
+    """The segmentation holding the results: the input segmentation ``target`` with the new
+    segments merged in (given structures kept), else the new one, renamed. Segments get their
+    colours and generation tags. Returns it (None when there is none)."""
+    new_seg = nodes.get("segmentation")
+    if new_seg is not None:
+        if target is not None and target is not new_seg:
+            _merge_segments(target, new_seg, skip=set(ctx.given_labels))
+            _remove_node(scene, new_seg)
+            nodes["segmentation"] = target
+        else:
+            target = new_seg
+            target.SetName(SEGMENTATION_NAME)
+    if target is not None:
+        for structure in set(ctx.labels) - ctx.given_labels:
+            _set_segment_color(target, structure)
+        _tag_generated_segments(target, ctx, provenance.segments, reference_node, logics)
+    return target
+
+
+def _tag_created_nodes(scene, before: set[str], nodes: dict, provenance: Provenance, *, skip=()) -> list:
+    """Set ``createdBy`` on every data node added since ``before`` (except ``skip``): the stage
+    whose result made it, ``inputs`` for input volumes, else ``segmentation``. Returns the nodes."""
+    populated = {node.GetID(): ("inputs" if key in VOLUME_ROLES or key == "dwi_b0" else "segmentation")
+                 for key, node in nodes.items() if hasattr(node, "GetID")}
+    skip_ids = {n.GetID() for n in skip if n is not None}
+    results = []
+    for node_id in node_ids(scene):
+        node = scene.GetNodeByID(node_id)
+        if node_id in before or node is None or node_id in skip_ids:
+            continue
+        if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode"):
+            continue
+        node.SetAttribute(ATTR_CREATED_BY, provenance.nodes.get(node_id) or populated.get(node_id, "segmentation"))
+        results.append(node)
+    return results
+
+
 def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, params: dict | None = None,
                   only: list[str] | None = None, progress_factory=None, measurements=None) -> SceneResult:
     """Plan the case held by ``inputs`` and add the results to ``scene``.
@@ -498,14 +510,8 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
     ctx.params = dict(params or {})
     ctx.plan = new_plan(ctx)
     ctx.staging_dir = Path(tempfile.mkdtemp(prefix="spineplanner-"))
-    builder_stage: dict[int, str] = {}
     try:
-        for spec in STAGES:  # one at a time, to know which stage registered which scene builder
-            if only is not None and spec.name not in only:
-                continue
-            registered = len(ctx.scene_builders)
-            run_stages(ctx, progress_factory=progress_factory, only=[spec.name])
-            builder_stage.update({id(b): spec.name for b in ctx.scene_builders[registered:]})
+        run_stages(ctx, progress_factory=progress_factory, only=only)
     except Exception:
         shutil.rmtree(ctx.staging_dir, ignore_errors=True)
         raise
@@ -516,57 +522,26 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
     target = inputs.segmentation
     remove_previous_results(scene, ran | {"inputs"}, keep=(target, measurements))
 
-    created: dict[str, str] = {}
-    created_segments: dict[str, str] = {}
-    ctx.scene_builders = [_tagging_builder(b, builder_stage.get(id(b), "scene"), created, created_segments)
-                          for b in ctx.scene_builders]
-    before = set(_node_ids(scene))
+    provenance = Provenance()
+    before = set(node_ids(scene))
     core = SlicerCore(scene, app_logic, logics)
     nodes = populate_scene(core, ctx, existing={r: n for r, n in role_nodes.items() if n is not None},
-                           progress=progress)
+                           progress=progress, provenance=provenance)
     progress(0.8, "merging the segmentation")
 
-    new_seg = nodes.get("segmentation")
-    if new_seg is not None:
-        if target is not None and target is not new_seg:
-            _merge_segments(target, new_seg, skip=set(ctx.given_labels))
-            _remove_node(scene, new_seg)
-            nodes["segmentation"] = target
-        else:
-            target = new_seg
-            target.SetName(SEGMENTATION_NAME)
-    if target is not None:
-        for structure in set(ctx.labels) - ctx.given_labels:
-            _set_segment_color(target, structure)
-        _tag_generated_segments(target, ctx, created_segments, role_nodes.get(ctx.reference_role), logics)
-
+    target = _result_segmentation(scene, ctx, nodes, target, provenance, role_nodes.get(ctx.reference_role), logics)
     table = update_measurements_table(scene, ctx.plan, measurements)
     _remove_orphans(scene, before)
-    populated = {node.GetID(): ("inputs" if key in VOLUME_ROLES or key == "dwi_b0" else "segmentation")
-                 for key, node in nodes.items() if hasattr(node, "GetID")}
     for role, original in role_nodes.items():
         if original is None and hasattr(nodes.get(role), "SetName"):  # derived reference (DWI b=0)
             nodes[role].SetName("dwi b0 (reference grid)")
-    results = []
-    for node_id in _node_ids(scene):
-        node = scene.GetNodeByID(node_id)
-        if node_id in before or node is None or node is target or node is table:
-            continue
-        if node.IsA("vtkMRMLDisplayNode") or node.IsA("vtkMRMLStorageNode"):
-            continue
-        node.SetAttribute(ATTR_CREATED_BY, created.get(node_id) or populated.get(node_id, "segmentation"))
-        results.append(node)
+    results = _tag_created_nodes(scene, before, nodes, provenance, skip=(target, table))
     if target is not None and target is not inputs.segmentation:
         target.SetAttribute(ATTR_CREATED_BY, "result-segmentation")
         results.append(target)
     _results_folder(scene, [*results, table])
     progress(1.0, "results added to the scene")
     return SceneResult(ctx=ctx, nodes=nodes, segmentation=target, measurements=table, kept_edits=list(kept))
-
-
-def _segment_names(seg_node) -> list[str]:
-    s = seg_node.GetSegmentation()
-    return [structure_name(s.GetNthSegment(i).GetName()) for i in range(s.GetNumberOfSegments())]
 
 
 def _set_segment_color(seg_node, structure: str) -> None:
@@ -594,7 +569,7 @@ def export_plan(result: SceneResult, folder) -> Path:
             shutil.copytree(ctx.staging_dir, staging, dirs_exist_ok=True)
         labels = write_labels(ctx, staging / "labels")
         plan = dict(ctx.plan)
-        plan["outputs"] = {"plan": "plan.json", "labels": labels, **ctx.extra.get("exports", {})}
+        plan["outputs"] = {"plan": "plan.json", "labels": labels, **ctx.exports}
         validate_plan(plan)
         write_json_atomic(plan, staging / "plan.json")
         publish_staged(staging, folder)
@@ -626,7 +601,7 @@ def add_case_to_scene(scene, ctx: PlanContext, logics: dict | None = None, *, pr
         if logics is None:
             raise ValueError("given label maps need the Segmentations logic (pass logics)")
         ref_node = inputs.volumes.get(ctx.reference_role)
-        before = set(_node_ids(scene))
+        before = set(node_ids(scene))
         inputs.segmentation = add_segmentation_from_masks(scene, logics, ref_node, masks, STRUCTURE_COLORS,
                                                           name=f"{prefix}segmentation")
         _remove_orphans(scene, before)

@@ -1,8 +1,15 @@
-"""Assemble the Slicer scene of a plan and write it as a ``.mrb`` bundle (L2)."""
+"""Assemble the Slicer scene of a plan and write it as a ``.mrb`` bundle (L2).
+
+One pass over the finished context: the input volumes, the DWI's b=0 image, the label maps (as
+one segmentation, and ``vertebrae`` as a label map volume), then the nodes of each stage's typed
+result (``ctx.results``) by the stage's scene function (``StageSpec.scene`` in
+:mod:`SpinePlannerLib.planning.registry`), in stage order.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +18,7 @@ from SpinePlannerLib.core.imageio import atomic_path
 from SpinePlannerLib.mrml.headless import create_core
 from SpinePlannerLib.mrml.volumes import add_segmentation_from_masks, add_volume_node
 from SpinePlannerLib.planning.context import PlanContext, Progress, no_progress
+from SpinePlannerLib.planning.registry import STAGE_BY_NAME
 
 STRUCTURE_COLORS = {
     "cord": (1.0, 0.9, 0.6),
@@ -28,13 +36,69 @@ NON_SEGMENT_LABELS = {"vertebrae"}
 """Label maps holding indices rather than 0/1 masks; added as label map volumes."""
 
 
+@dataclass
+class Provenance:
+    """Which stage's result created what, filled by :func:`populate_scene` when asked.
+
+    Attributes
+    ----------
+    nodes : dict[str, str]
+        node ID -> stage name, for every node a stage's scene function added.
+    segments : dict[str, str]
+        structure name -> stage name, for segments a stage's scene function added to
+        ``nodes["segmentation"]``.
+    """
+
+    nodes: dict[str, str] = field(default_factory=dict)
+    segments: dict[str, str] = field(default_factory=dict)
+
+
+def node_ids(scene) -> list[str]:
+    return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())]
+
+
+def structure_name(segment_name: str) -> str:
+    """Segment name -> structure name (``"Tumor"`` -> ``tumor``, ``"thecal sac"`` -> ``thecal_sac``)."""
+    return "_".join(segment_name.strip().lower().split())
+
+
+def segment_structures(seg_node) -> list[str]:
+    """Structure names of the segments of ``seg_node`` (empty for None)."""
+    if seg_node is None:
+        return []
+    s = seg_node.GetSegmentation()
+    return [structure_name(s.GetNthSegment(i).GetName()) for i in range(s.GetNumberOfSegments())]
+
+
+def add_result_nodes(core, ctx: PlanContext, nodes: dict, provenance: Provenance | None = None) -> None:
+    """Add the scene nodes of every finished stage's result, in stage order (one pass)."""
+    for name, result in ctx.results.items():
+        spec = STAGE_BY_NAME.get(name)
+        add = spec.load_scene() if spec is not None else None
+        if add is None:
+            continue
+        if provenance is None:
+            add(core, result, nodes)
+            continue
+        before, segments_before = set(node_ids(core.scene)), set(segment_structures(nodes.get("segmentation")))
+        try:
+            add(core, result, nodes)
+        finally:
+            for node_id in node_ids(core.scene):
+                if node_id not in before:
+                    provenance.nodes.setdefault(node_id, name)
+            for structure in set(segment_structures(nodes.get("segmentation"))) - segments_before:
+                provenance.segments.setdefault(structure, name)
+
+
 def populate_scene(core, ctx: PlanContext, *, existing: dict | None = None,
-                   progress: Progress = no_progress) -> dict:
+                   progress: Progress = no_progress, provenance: Provenance | None = None) -> dict:
     """Add the case's volumes, label maps, segmentation and stage results to ``core.scene``.
 
     ``existing`` maps roles to volume nodes already in the scene holding those inputs (the
     Slicer module's input nodes): they are used as they are instead of being added again.
-    Returns ``nodes``: name -> node (roles, ``segmentation``, and whatever builders add).
+    ``provenance``, when given, records which stage's result created each node and segment.
+    Returns ``nodes``: name -> node (roles, ``segmentation``, and what the stage results add).
     """
     scene = core.scene
     nodes: dict = dict(existing or {})
@@ -55,8 +119,7 @@ def populate_scene(core, ctx: PlanContext, *, existing: dict | None = None,
         for name in NON_SEGMENT_LABELS & set(ctx.labels):
             nodes[name] = add_volume_node(scene, ctx.labels[name], name=name, labelmap=True)
         progress(0.6, "segmentation added")
-        for builder in ctx.scene_builders:
-            builder(core, ctx, nodes)
+        add_result_nodes(core, ctx, nodes, provenance)
     finally:
         scene.EndState(scene.BatchProcessState)
     return nodes

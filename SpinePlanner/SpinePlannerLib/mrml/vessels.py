@@ -226,3 +226,10 @@ def run_vessels(core, angio, tumor_mask=None, params: VesselParams | dict | None
         level_names=level_names, params=params, progress=progress)
     nodes = add_vessel_nodes(core.scene, result) if add_nodes and result.detectable else {}
     return result, nodes
+
+
+def add_vessel_result(core, result, nodes: dict) -> None:
+    """Scene content of the planning stage's result (``result.analysis``), added to ``nodes``
+    (nothing when no vessel is detectable)."""
+    if result.analysis.detectable:
+        nodes.update(add_vessel_nodes(core.scene, result.analysis))

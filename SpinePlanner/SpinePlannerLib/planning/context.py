@@ -1,12 +1,15 @@
-"""The planning context every stage reads from and writes to (L1: no MRML here).
+"""The planning context and the typed stage results (L1: no MRML here).
 
-A stage is a function ``run(ctx: PlanContext, progress) -> None`` registered in
-:mod:`SpinePlannerLib.planning.registry`. It reads inputs (``ctx.volumes``, ``ctx.dwi``, ``ctx.labels``),
-writes its plan section (``ctx.plan[section] = {...}``), adds label maps on the reference grid
-(``ctx.labels[name] = Volume``), appends plain-text warnings (``ctx.warn(...)``), registers
-MRML builders (``ctx.scene_builders.append(fn)``; ``fn(core, ctx, nodes)`` runs when the scene
-is assembled, ``nodes`` maps role/structure names to the nodes already added) and writes extra
-export files under ``ctx.staging_dir`` (moved into the output folder atomically at the end).
+A stage is a function ``run(ctx: PlanContext, progress) -> StageResult`` registered in
+:mod:`SpinePlannerLib.planning.registry`. It reads the case's inputs (``ctx.volumes``,
+``ctx.dwi``, ``ctx.labels``, ``ctx.tumor_seed_ras``, ``ctx.params``) and the typed results of
+earlier stages (``ctx.results[name]``), changes nothing, and returns its own result: a
+dataclass derived from :class:`StageResult` holding what later stages and the writers read
+(masks, levels, compartment, cord, the algorithm results), its new label maps on the reference
+grid (``labels``), its warnings, its plan.json sections (``to_plan()``) and its export files
+(``write_exports(folder)``). :func:`SpinePlannerLib.planning.pipeline.apply_result` records a
+result in the context; the MRML layer (:mod:`SpinePlannerLib.mrml.scene`) turns the results
+into scene nodes in one pass.
 """
 
 from __future__ import annotations
@@ -31,8 +34,39 @@ def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - signat
 class StageSkipped(Exception):
     """Raised by a stage that finds, once running, that its inputs cannot support it.
 
-    The message is recorded as the stage's ``reason`` with status ``skipped``.
+    The message is recorded as the stage's ``reason`` with status ``skipped``. ``result``, when
+    given, is a partial :class:`StageResult` whose plan sections are still reported (e.g. the
+    acquisition quality of a DWI that could not be tracked); it gets no scene nodes.
     """
+
+    def __init__(self, reason: str, result: StageResult | None = None):
+        super().__init__(reason)
+        self.result = result
+
+
+@dataclass
+class StageResult:
+    """What every stage returns (subclassed per stage with the stage's typed fields).
+
+    Attributes
+    ----------
+    labels : dict[str, Volume]
+        New label maps on the reference grid (structure -> 0/1 mask; ``vertebrae`` holds level
+        indices); they replace same-named maps of the context.
+    warnings : list[str]
+        Plain-text warnings for the surgeon, in the order they arose.
+    """
+
+    labels: dict[str, Volume] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_plan(self) -> dict[str, dict]:
+        """plan.json sections of this result: section name -> keys merged into that section."""
+        return {}
+
+    def write_exports(self, folder: Path) -> dict[str, str]:  # noqa: ARG002 - overridden by stages with files
+        """Write this result's export files under ``folder``; returns key -> path relative to it."""
+        return {}
 
 
 REFERENCE_ROLE_ORDER = ("t2", "t1", "t1c", "ct")
@@ -60,7 +94,13 @@ class PlanContext:
     tumor_seed_ras : np.ndarray or None
         One RAS point (mm) inside the tumor, from ``--tumor-seed``.
     plan : dict
-        The plan.json document under construction.
+        The plan.json document under construction (written from the results, read by no stage).
+    results : dict[str, StageResult]
+        stage name -> typed result of every stage that finished (in stage order).
+    exports : dict[str, str]
+        plan ``outputs`` key -> export file path relative to the output folder.
+    tracebacks : dict[str, str]
+        stage name -> traceback of a failed stage (for the log, not the plan).
     """
 
     inputs: dict[str, str] = field(default_factory=dict)
@@ -71,9 +111,10 @@ class PlanContext:
     tumor_seed_ras: np.ndarray | None = None
     plan: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
-    scene_builders: list = field(default_factory=list)
+    results: dict[str, StageResult] = field(default_factory=dict)
     staging_dir: Path | None = None
-    extra: dict = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+    tracebacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def reference_role(self) -> str | None:
@@ -93,6 +134,10 @@ class PlanContext:
         self.plan.setdefault("warnings", [])
         if text not in self.plan["warnings"]:
             self.plan["warnings"].append(text)
+
+    def result(self, name: str) -> StageResult | None:
+        """The result of stage ``name`` when it finished, else None."""
+        return self.results.get(name)
 
     def label(self, name: str) -> Volume | None:
         """A label map if present and non-empty."""

@@ -24,7 +24,14 @@ from SpinePlannerLib.core.dwi_io import read_dwi
 from SpinePlannerLib.core.errors import InputError
 from SpinePlannerLib.core.geometry import resample_mask_like, world_overlap_fraction
 from SpinePlannerLib.core.imageio import read_volume, write_text_atomic, write_volume
-from SpinePlannerLib.planning.context import ROLES, PlanContext, Progress, StageSkipped, no_progress
+from SpinePlannerLib.planning.context import (
+    ROLES,
+    PlanContext,
+    Progress,
+    StageResult,
+    StageSkipped,
+    no_progress,
+)
 from SpinePlannerLib.planning.params_file import validate_stage_params
 from SpinePlannerLib.planning.plan_schema import validate_plan
 from SpinePlannerLib.planning.registry import STAGES
@@ -109,6 +116,22 @@ def load_case(inputs: CaseInputs) -> PlanContext:
     return ctx
 
 
+def apply_result(ctx: PlanContext, name: str, result: StageResult, *, finished: bool = True) -> None:
+    """Record a stage's result in ``ctx``: its plan sections (keys merged into each section), its
+    warnings, its label maps and, with a staging folder, its export files. ``finished=False``
+    (a skipped stage's partial result) reports the plan sections and warnings only."""
+    for section, values in result.to_plan().items():
+        ctx.plan[section] = {**(ctx.plan.get(section) or {}), **values}
+    for text in result.warnings:
+        ctx.warn(text)
+    if not finished:
+        return
+    ctx.results[name] = result
+    ctx.labels.update(result.labels)
+    if ctx.staging_dir is not None:
+        ctx.exports.update(result.write_exports(Path(ctx.staging_dir)))
+
+
 def run_stages(ctx: PlanContext, *, progress_factory=None, only: list[str] | None = None) -> None:
     """Run the registered stages in order, recording status, reason and seconds for each."""
     stages = ctx.plan.setdefault("stages", {})
@@ -119,14 +142,16 @@ def run_stages(ctx: PlanContext, *, progress_factory=None, only: list[str] | Non
         t0 = time.perf_counter()
         record = {"status": "done", "reason": "", "seconds": 0.0}
         try:
-            spec.load()(ctx, progress)
+            apply_result(ctx, spec.name, spec.load()(ctx, progress))
         except StageSkipped as exc:
             record.update(status="skipped", reason=str(exc))
+            if exc.result is not None:
+                apply_result(ctx, spec.name, exc.result, finished=False)
         except InputError:
             raise
         except Exception as exc:  # a failed stage must not take the whole plan down
             record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-            ctx.extra.setdefault("tracebacks", {})[spec.name] = traceback.format_exc()
+            ctx.tracebacks[spec.name] = traceback.format_exc()
             ctx.warn(f"stage {spec.name} failed: {exc}")
         record["seconds"] = round(time.perf_counter() - t0, 3)
         stages[spec.name] = record
@@ -215,7 +240,7 @@ def run_plan(inputs: CaseInputs, out_dir, *, progress_factory=None, write_scene:
             build_scene(ctx, staging / "scene.mrb", progress=progress)
             ctx.plan["outputs"]["scene"] = "scene.mrb"
             ctx.plan["stages"]["scene"] = {"status": "done", "reason": "", "seconds": round(time.perf_counter() - t0, 3)}
-        ctx.plan["outputs"].update(ctx.extra.get("exports", {}))
+        ctx.plan["outputs"].update(ctx.exports)
         validate_plan(ctx.plan)
         write_json_atomic(ctx.plan, staging / "plan.json")
         publish_staged(staging, out_dir)

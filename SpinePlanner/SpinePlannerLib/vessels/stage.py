@@ -3,8 +3,9 @@
 Reads ``ctx.volumes["angio"]``; when a planning CT (``ctx.volumes["ct"]``) is given and the
 angiography is not on its grid, the angiography is first registered rigidly to the CT (mutual
 information around the tumor; ``register_to_ct = False`` trusts the headers instead) and analysed
-in the CT's world frame (``plan["vessels"]["registration"]``). Also reads the tumor, cord and vertebra label maps of earlier stages and ``plan["vertebrae"]["levels"]``;
-writes ``plan["vessels"]``, the role label map ``labels/vessels.nii.gz`` (1 vessel, 2 feeder,
+in the CT's world frame (``plan["vessels"]["registration"]``). Also reads the tumor, cord and
+vertebra label maps of earlier stages and the segmentation result's level names; returns a
+:class:`VesselResult`: ``plan["vessels"]``, the role label map ``labels/vessels.nii.gz`` (1 vessel, 2 feeder,
 3 Adamkiewicz candidate, 4 anterior spinal artery, 5 draining vein) on the reference grid, and
 ``vessels/`` exports: the role map on the fine working grid, the centreline graph (JSON, RAS mm)
 and the feeder entry points as a Slicer markups file. Parameter overrides come from
@@ -14,6 +15,8 @@ and the feeder entry points as a Slicer markups file. Parameter overrides come f
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from SpinePlannerLib.core.geometry import resample
 from SpinePlannerLib.core.imageio import write_volume
 from SpinePlannerLib.core.registration import RigidRegistrationParams, moved, register_rigid
 from SpinePlannerLib.core.volume import Volume
-from SpinePlannerLib.planning.context import PlanContext, Progress, StageSkipped
+from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 from SpinePlannerLib.vessels.analysis import ROLE_NAMES, VesselAnalysis, analyze_vessels
 from SpinePlannerLib.vessels.params import VesselParams
 from SpinePlannerLib.vessels.vesselness import box_around_voxels
@@ -124,22 +127,54 @@ def align_angio(angio: Volume, ct: Volume | None, *, register: bool, focus_ras=N
     return aligned, record
 
 
-def _write_exports(ctx: PlanContext, result: VesselAnalysis) -> None:
-    folder = ctx.staging_dir / EXPORT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    exports = ctx.extra.setdefault("exports", {})
-    role_vol = result.role_volume()
-    if role_vol is not None and np.any(role_vol.array):
-        write_volume(role_vol, folder / "vessel_roles.nii.gz")
-        exports["vessel_roles"] = f"{EXPORT_DIR}/vessel_roles.nii.gz"
-    (folder / "centerlines.json").write_text(json.dumps(centerlines_document(result)))
-    exports["vessel_centerlines"] = f"{EXPORT_DIR}/centerlines.json"
-    if result.feeders:
-        (folder / "feeder_entries.mrk.json").write_text(json.dumps(feeder_markups_document(result), indent=1))
-        exports["feeder_entries"] = f"{EXPORT_DIR}/feeder_entries.mrk.json"
+@dataclass
+class VesselResult(StageResult):
+    """Result of the ``vessels`` stage.
+
+    Attributes
+    ----------
+    analysis : VesselAnalysis
+        Vessel graph (RAS mm, in the planning CT's world frame), roles, feeders, spinal arteries.
+    registration : dict
+        How the angiography was put in the CT's frame (the plan's ``registration`` record).
+    """
+
+    analysis: VesselAnalysis | None = None
+    registration: dict = field(default_factory=dict)
+
+    def to_plan(self) -> dict[str, dict]:
+        return {"vessels": {**self.analysis.to_plan(), "registration": self.registration}}
+
+    def write_exports(self, folder: Path) -> dict[str, str]:
+        """The role map on the fine working grid, the centreline graph and the feeder entry
+        points under ``folder/vessels/`` (nothing when no vessel is detectable)."""
+        result = self.analysis
+        if not result.detectable:
+            return {}
+        out = Path(folder) / EXPORT_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        exports = {}
+        role_vol = result.role_volume()
+        if role_vol is not None and np.any(role_vol.array):
+            write_volume(role_vol, out / "vessel_roles.nii.gz")
+            exports["vessel_roles"] = f"{EXPORT_DIR}/vessel_roles.nii.gz"
+        (out / "centerlines.json").write_text(json.dumps(centerlines_document(result)))
+        exports["vessel_centerlines"] = f"{EXPORT_DIR}/centerlines.json"
+        if result.feeders:
+            (out / "feeder_entries.mrk.json").write_text(json.dumps(feeder_markups_document(result), indent=1))
+            exports["feeder_entries"] = f"{EXPORT_DIR}/feeder_entries.mrk.json"
+        return exports
 
 
-def run(ctx: PlanContext, progress: Progress) -> None:
+def level_names(ctx: PlanContext) -> dict[str, str] | None:
+    """``{"1": "T9", ...}`` from the segmentation result (as :func:`analyze_vessels` takes them)."""
+    seg = ctx.result("segmentation")
+    if seg is None:
+        return None
+    return {str(k): v for k, v in seg.level_names.items()}
+
+
+def run(ctx: PlanContext, progress: Progress) -> VesselResult:
     angio = ctx.volumes.get("angio")
     if angio is None:
         raise StageSkipped("no angiography given (--angio)")
@@ -154,29 +189,16 @@ def run(ctx: PlanContext, progress: Progress) -> None:
                                           progress=lambda f, m: progress(0.2 * f, m))
     except ValueError as exc:
         raise InputError("angiography registration to the CT", str(exc)) from None
-    levels = (ctx.plan.get("vertebrae") or {}).get("levels")
-    result = analyze_vessels(angio, tumor=tumor, cord=ctx.label("cord"),
-                             vertebrae=ctx.label("vertebrae"), level_names=levels, params=params,
-                             progress=lambda f, m: progress(0.2 + 0.7 * f, m))
-    ctx.plan["vessels"] = result.to_plan()
-    ctx.plan["vessels"]["registration"] = registration
-    if not result.detectable:
-        ctx.warn(result.reason)
-    for w in result.warnings:
-        ctx.warn(f"vessels: {w}")
-    progress(0.92, "vessel label map and exports")
-    role_vol = result.role_volume()
+    analysis = analyze_vessels(angio, tumor=tumor, cord=ctx.label("cord"),
+                               vertebrae=ctx.label("vertebrae"), level_names=level_names(ctx), params=params,
+                               progress=lambda f, m: progress(0.2 + 0.7 * f, m))
+    result = VesselResult(analysis=analysis, registration=registration)
+    if not analysis.detectable:
+        result.warnings.append(analysis.reason)
+    result.warnings += [f"vessels: {w}" for w in analysis.warnings]
+    progress(0.92, "vessel label map")
+    role_vol = analysis.role_volume()
     if ctx.reference is not None and role_vol is not None and np.any(role_vol.array) and "vessels" not in ctx.given_labels:
-        ctx.labels["vessels"] = roles_on_grid(role_vol, ctx.reference)
-    if ctx.staging_dir is not None and result.detectable:
-        _write_exports(ctx, result)
-    ctx.extra["vessels"] = result
-
-    def build(core, ctx_, nodes):
-        from SpinePlannerLib.mrml.vessels import add_vessel_nodes
-
-        nodes.update(add_vessel_nodes(core.scene, result))
-
-    if result.detectable:
-        ctx.scene_builders.append(build)
-    progress(1.0, f"vessels: {result.n_branches} branches, {len(result.feeders)} feeder(s)")
+        result.labels["vessels"] = roles_on_grid(role_vol, ctx.reference)
+    progress(1.0, f"vessels: {analysis.n_branches} branches, {len(analysis.feeders)} feeder(s)")
+    return result
