@@ -17,7 +17,7 @@ grade definition
 
 Method: the masks are reformatted onto cross-sections perpendicular to the cord axis
 (:mod:`.reformat`); on each cross-section the epidural tumor (outside the sac and bone, inside
-the canal), the sac and cord areas against reference cross-sections away from the tumor, the sac's
+within a band around the sac), the sac and cord areas against reference cross-sections away from the tumor, the sac's
 solidity and its indentation (radial profile from the cord centre against the reference
 profile), the tumor-cord distance, the cord's flattening and the directions around the cord that
 still show CSF decide the grade with the cut-offs of :class:`~.params.BilskyParams` (settings: the
@@ -173,18 +173,19 @@ def _reference(stack: AxialStack, tumor_k: np.ndarray, gap_slices: int) -> dict:
 
 
 def _epidural(stack: AxialStack, k: int, p: BilskyParams) -> np.ndarray:
+    """Epidural tumor of cross-section ``k``: tumor outside the sac, the cord and bone, within
+    ``epidural_band_mm`` of the sac (the canal's epidural space; deeper tumor is intraosseous or
+    paravertebral)."""
     t = stack.arrays["tumor"][:, :, k]
     sac, cord = stack.arrays["sac"][:, :, k], stack.arrays["cord"][:, :, k]
     bone = stack.arrays.get("bone")
     e = t & ~sac & ~cord
     if bone is not None:
         e &= ~bone[:, :, k]
-    centre_mask = cord if cord.any() else sac
-    if not centre_mask.any():
+    dural = sac | cord
+    if not dural.any() or not e.any():
         return np.zeros_like(e)
-    c = np.argwhere(centre_mask).mean(axis=0)
-    ii, jj = np.indices(e.shape)
-    return e & (np.hypot(ii - c[0], jj - c[1]) * stack.pixel_mm <= p.canal_radius_mm)
+    return e & (ndimage.distance_transform_edt(~dural) * stack.pixel_mm <= p.epidural_band_mm)
 
 
 def _section(stack: AxialStack, k: int, epi: np.ndarray, ref: dict, p: BilskyParams) -> SectionFindings:
@@ -240,7 +241,7 @@ def bilsky_grade(tumor: Volume, sac: Volume | None, cord: Volume | None, axis, *
     axis : array-like
         Cord axis (RAS unit vector) at the tumor; cross-sections are perpendicular to it.
     bone : Volume, optional
-        Vertebral bone (e.g. the vertebra label map > 0): tumor inside it is not epidural.
+        Bone (CT: the HU bone mask; MRI: the vertebral bodies): tumor inside it is not epidural.
     params : BilskyParams, optional
         Cut-offs (settings).
 

@@ -117,8 +117,9 @@ class BilskyParams:
     csf_visible_min_fraction: float = 0.1
     """Grade 2 (CSF still visible) when at least this share of the directions around the cord
     shows CSF; grade 3 below."""
-    canal_radius_mm: float = 14.0
-    """Epidural tumor is tumor outside the sac and bone within this distance of the cord centre."""
+    epidural_band_mm: float = 5.0
+    """Epidural tumor is tumor outside the sac and bone within this distance of the sac (the
+    epidural space; tumor deeper in a lytic body is intraosseous)."""
     min_epidural_mm2: float = 2.0
     """Smallest epidural tumor cross-section counted (mm^2)."""
     reference_gap_mm: float = 10.0
@@ -133,7 +134,7 @@ class BilskyParams:
         check_fraction("cord_flattening", self.cord_flattening)
         check_range("csf_ring_mm", self.csf_ring_mm, 0.25, 5.0)
         check_fraction("csf_visible_min_fraction", self.csf_visible_min_fraction)
-        check_range("canal_radius_mm", self.canal_radius_mm, 5.0, 40.0)
+        check_range("epidural_band_mm", self.epidural_band_mm, 1.0, 20.0)
         check_positive("min_epidural_mm2", self.min_epidural_mm2)
         check_range("reference_gap_mm", self.reference_gap_mm, 0.0, 100.0)
 

@@ -30,6 +30,12 @@ from SpinePlannerLib.approach.sins import (
 from SpinePlannerLib.core.geometry import resample
 from SpinePlannerLib.core.volume import Volume
 
+BODY_HALF_WIDTH_MM = 30.0
+"""Body points lie within this distance of the midline (keeps ribs and transverse processes out)."""
+MIDLINE_MM = 8.0
+"""Body axes and endplate corners come from the midline strip of this half width (no pedicles,
+whose articular processes rise above the endplates)."""
+
 
 @dataclass
 class Level:
@@ -48,6 +54,8 @@ class Level:
     """Tumor voxels inside this level's own label."""
     tumor_all: np.ndarray | None = None
     """RAS points of every tumor voxel on the vertebra grid (shared)."""
+    bone_points: np.ndarray | None = None
+    """RAS points of the label without the tumor (the bone that still holds its shape)."""
     """RAS points of the tumor voxels on the vertebra grid that are not this level's label (shared)."""
 
     def frame(self, axis: np.ndarray):
@@ -72,9 +80,12 @@ class Level:
 
 
 def levels_from_labels(vertebrae: Volume, names: dict[int, str], tumor: Volume, *,
-                       canal_centres: dict[int, list] | None = None, margin_mm: float = 2.0) -> list[Level]:
+                       canal_centres: dict[int, list] | None = None, margin_mm: float = 2.0,
+                       cut_levels: set[int] | None = None) -> list[Level]:
     """Levels of a vertebra label map (cranial first) with the tumor volume (mL) within
-    ``margin_mm`` of each vertebra (``involved_ml``)."""
+    ``margin_mm`` of each vertebra (``involved_ml``). ``cut_levels``: levels whose body the field
+    of view cuts (from the segmentation); without it, a level touching the first or last slice
+    along the grid axis closest to the spine is cut."""
     lab = np.asarray(vertebrae.array)
     t_on = resample(tumor.with_array((tumor.array > 0).astype(np.float32)), vertebrae.affine, lab.shape, order=0) > 0.5
     spacing = np.linalg.norm(vertebrae.affine[:3, :3], axis=0)
@@ -84,14 +95,19 @@ def levels_from_labels(vertebrae: Volume, names: dict[int, str], tumor: Volume, 
     for idx in sorted(int(v) for v in np.unique(lab) if v > 0):
         m = lab == idx
         ijk = np.argwhere(m)
-        cut = bool((ijk.min(axis=0) == 0).any() or (ijk.max(axis=0) == np.array(lab.shape) - 1).any())
+        if cut_levels is not None:
+            cut = idx in cut_levels
+        else:
+            ax = int(np.argmax(np.abs(vertebrae.affine[2, :3]) / spacing))
+            cut = bool(ijk[:, ax].min() == 0 or ijk[:, ax].max() == lab.shape[ax] - 1)
         near = ndimage.distance_transform_edt(~m, sampling=spacing) <= margin_mm if t_on.any() else m
         pts = vertebrae.ijk_to_ras(ijk)
         canal = (canal_centres or {}).get(idx)
         out.append(Level(idx, names.get(idx, f"V{idx}"), pts, cut,
                          None if canal is None else np.asarray(canal, float), pts.mean(axis=0),
                          float((near & t_on).sum() * vox_ml), vox_ml * 1000.0,
-                         vertebrae.ijk_to_ras(np.argwhere(t_on & ~m)), int((t_on & m).sum()), tumor_all))
+                         vertebrae.ijk_to_ras(np.argwhere(t_on & ~m)), int((t_on & m).sum()), tumor_all,
+                         vertebrae.ijk_to_ras(np.argwhere(m & ~t_on))))
     out.sort(key=lambda lv: -lv.centroid[2])
     return out
 
@@ -259,7 +275,7 @@ def _body_axis(lv: Level, axis, canal_radius_mm: float) -> np.ndarray | None:
     (three passes: cross-sections of a tilted body cut perpendicular to the wrong axis are partial)."""
     v = np.asarray(axis, float)
     for _ in range(3):
-        pts = _body_only(lv, v, canal_radius_mm)  # the body/arch split turns with the body
+        pts = _body_only(lv, v, canal_radius_mm, MIDLINE_MM)  # the body/arch split turns with the body
         if pts is None:
             return None
         s = pts @ v
@@ -274,10 +290,13 @@ def _body_axis(lv: Level, axis, canal_radius_mm: float) -> np.ndarray | None:
     return v
 
 
-def _body_only(lv: Level, axis, canal_radius_mm: float) -> np.ndarray | None:
-    """RAS points of the body (in front of the canal), or all points without a canal centre."""
-    loc = lv.local(lv.points, axis)
-    pts = lv.points if loc is None else lv.points[loc[:, 1] > canal_radius_mm]
+def _body_only(lv: Level, axis, canal_radius_mm: float, half_width_mm: float = BODY_HALF_WIDTH_MM) -> np.ndarray | None:
+    """RAS points of the body's remaining bone (in front of the canal, tumor voxels left out so a
+    lesion inside the label does not move the walls), or all its bone without a canal centre."""
+    pts = lv.bone_points if lv.bone_points is not None and len(lv.bone_points) >= 20 else lv.points
+    loc = lv.local(pts, axis)
+    if loc is not None:
+        pts = pts[(loc[:, 1] > canal_radius_mm) & (np.abs(loc[:, 0]) <= half_width_mm)]
     return pts if len(pts) >= 20 else None
 
 
@@ -286,43 +305,25 @@ def _angles_deg(v: np.ndarray) -> tuple[float, float]:
     return float(np.degrees(np.arctan2(v[1], v[2]))), float(np.degrees(np.arctan2(v[0], v[2])))
 
 
-def _corner(lv: Level, axis, canal_radius_mm: float, *, top: bool, thick_mm: float = 3.0):
-    """Posterior corner and midline centre (RAS) of a body at its upper or lower endplate, cut
-    perpendicular to the body's own axis."""
-    v = _body_axis(lv, axis, canal_radius_mm)
-    if v is None:
-        return None
-    pts = _body_only(lv, v, canal_radius_mm)
-    f = lv.frame(v)
-    if pts is None or f is None:
-        return None
-    s = pts @ v
-    slab = pts[s >= s.max() - thick_mm] if top else pts[s <= s.min() + thick_mm]
-    _, lr, ap, _ = f
-    mid = slab[np.abs((slab - f[0]) @ lr) <= 8.0]
-    if len(mid) < 5:
-        return None
-    back = mid[np.argsort((mid - f[0]) @ ap)[: max(3, len(mid) // 20)]].mean(axis=0)
-    return back, slab.mean(axis=0)
+def _chord_offset_mm(above: Level, mid: Level, below: Level) -> float | None:
+    """Distance (mm) of ``mid``'s canal centre from the line through its neighbours' canal centres.
 
-
-def _step_offset_mm(up: Level, low: Level, axis, canal_radius_mm: float) -> float | None:
-    """Translation between adjacent bodies (mm): the upper body's posterior-inferior corner against
-    the lower body's posterior-superior corner (antero-posterior) and their endplate centres
-    (lateral), in the lower level's frame. An angulation about the disc moves these little; a slip
-    moves them fully."""
-    a = _corner(up, axis, canal_radius_mm, top=False)
-    b = _corner(low, axis, canal_radius_mm, top=True)
-    f = low.frame(axis)
-    if a is None or b is None or f is None:
+    The canal follows a slip or subluxation of a vertebra fully, while a smooth curve or an
+    angulation about the disc moves it little (a 20 deg kyphosis about the anterior body edge:
+    about 3 mm at a 30 mm pitch)."""
+    if above.canal_ras is None or mid.canal_ras is None or below.canal_ras is None:
         return None
-    _, lr, ap, _ = f
-    return float(np.hypot((a[0] - b[0]) @ ap, (a[1] - b[1]) @ lr))
+    line = below.canal_ras - above.canal_ras
+    n = np.linalg.norm(line)
+    if n < 1e-6:
+        return None
+    d = mid.canal_ras - above.canal_ras
+    return float(np.linalg.norm(d - line / n * np.dot(d, line / n)))
 
 
 def alignment_element(levels: list[Level], axis, params: ApproachParams) -> SinsElement:
-    """Translation between consecutive bodies across the lesion (posterior walls at the facing
-    endplates), and the kyphosis / coronal angle across the lesion (between the bodies above and
+    """Translation of the involved levels (canal centre off the line of the neighbours' canal
+    centres), and the kyphosis / coronal angle across the lesion (between the bodies above and
     below) against that of the adjacent normal segments."""
     p, cr = params.alignment, params.collapse.canal_radius_mm
     inv = _involved(levels)
@@ -337,11 +338,10 @@ def alignment_element(levels: list[Level], axis, params: ApproachParams) -> Sins
         return undecided("alignment", "needs an uncut vertebra above and below the involved levels",
                          source="imaging", evidence={"levels": names})
     offsets = {}
-    chain = [above, *inv, below]
-    for up, low in zip(chain, chain[1:], strict=False):
-        d = _step_offset_mm(up, low, axis, cr)
+    for lv in inv:
+        d = _chord_offset_mm(above, lv, below)
         if d is not None:
-            offsets[f"{up.name}/{low.name}"] = round(d, 2)
+            offsets[lv.name] = round(d, 2)
     trans = max(offsets.values()) if offsets else 0.0
     axes = {lv.name: _body_axis(lv, axis, cr) for lv in usable}
     if axes.get(above.name) is None or axes.get(below.name) is None:
@@ -370,7 +370,7 @@ def alignment_element(levels: list[Level], axis, params: ApproachParams) -> Sins
         finding = "normal"
     return SinsElement(
         "alignment", ALIGNMENT_POINTS[finding], finding, "moderate" if normal_pairs else "low", evidence=evidence,
-        rule=(f"translation >= {p.translation_mm:g} mm between facing endplates; kyphosis exceeding the adjacent "
+        rule=(f"translation: canal centre >= {p.translation_mm:g} mm off the line of the neighbours' canal centres; kyphosis exceeding the adjacent "
               f"segments' by >= {p.kyphosis_excess_deg:g} deg or coronal angle >= {p.scoliosis_deg:g} deg (settings); "
               "one image cannot tell a new deformity from an old one: compare with earlier imaging"))
 
@@ -418,7 +418,7 @@ def posterolateral_element(levels: list[Level], axis, params: ApproachParams) ->
 def sins_from_imaging(*, levels_spanned: list[str], levels_reliable: bool, vertebrae: Volume | None,
                       vertebra_names: dict[int, str], tumor: Volume, axis, ct: Volume | None = None,
                       canal_centres: dict[int, list] | None = None, pain: str | None = None,
-                      params: ApproachParams | None = None):
+                      params: ApproachParams | None = None, cut_levels: set[int] | None = None):
     """Every SINS element from the images (and ``pain`` when the clinician gave it).
 
     Parameters
@@ -450,7 +450,7 @@ def sins_from_imaging(*, levels_spanned: list[str], levels_reliable: bool, verte
                                                                      "posterolateral")]
         return SinsScore(elements)
     levels = levels_from_labels(vertebrae, vertebra_names, tumor, canal_centres=canal_centres,
-                                margin_mm=prm.bone_quality.bone_margin_mm)
+                                margin_mm=prm.bone_quality.bone_margin_mm, cut_levels=cut_levels)
     elements += [bone_lesion_element(ct, vertebrae, tumor, levels, prm), collapse_element(levels, axis, prm),
                  alignment_element(levels, axis, prm), posterolateral_element(levels, axis, prm)]
     return SinsScore(elements)
