@@ -156,3 +156,26 @@ class ApproachParams:
     def __post_init__(self):
         check_range("exposure_margin_mm", self.exposure_margin_mm, 0.0, 50.0)
         check_range("trajectory_clearance_mm", self.trajectory_clearance_mm, 0.5, 20.0)
+
+
+PAIN_VALUES = ("none", "occasional", "mechanical")
+
+
+@dataclass
+class ClinicalInputs:
+    """What imaging cannot give (``--pain``, ``--myelopathy``, ``--histology``; the module's fields)."""
+
+    pain: str | None = None
+    """SINS pain: ``none``, ``occasional`` (not mechanical) or ``mechanical``; None = not given."""
+    myelopathy: bool | None = None
+    """NOMS neurologic: clinical myelopathy; None = not given."""
+    histology: str | None = None
+    """Primary tumor histology (free text matched against the radiosensitivity lists), e.g. ``"renal cell"``."""
+
+    def __post_init__(self):
+        if self.pain is not None and self.pain not in PAIN_VALUES:
+            raise ValueError(f"pain must be one of {', '.join(PAIN_VALUES)}, got {self.pain!r}")
+        if self.myelopathy is not None and not isinstance(self.myelopathy, bool):
+            raise ValueError(f"myelopathy must be true or false, got {self.myelopathy!r}")
+        if self.histology is not None and (not isinstance(self.histology, str) or len(self.histology) > 200):
+            raise ValueError("histology must be a text of at most 200 characters")

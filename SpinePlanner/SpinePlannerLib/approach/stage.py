@@ -15,7 +15,7 @@ import numpy as np
 from SpinePlannerLib.approach.advisor import ApproachInputs, advise
 from SpinePlannerLib.approach.bilsky import bilsky_grade
 from SpinePlannerLib.approach.noms import noms_summary
-from SpinePlannerLib.approach.params import ApproachParams
+from SpinePlannerLib.approach.params import ApproachParams, ClinicalInputs
 from SpinePlannerLib.approach.position import tumor_position
 from SpinePlannerLib.approach.sins_imaging import sins_from_imaging
 from SpinePlannerLib.approach.trajectory import plan_trajectory
@@ -23,8 +23,6 @@ from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 
 SCHEMA_NOTE = "decision support: pre-filled from imaging with the measurements, rules and sources behind each item"
-CLINICAL_KEYS = ("pain", "myelopathy", "histology")
-PAIN_VALUES = ("none", "occasional", "mechanical")
 
 
 @dataclass
@@ -38,19 +36,9 @@ class ApproachResult(StageResult):
         return {"approach": self.section}
 
 
-def clinical_from_params(params: dict) -> dict:
-    """``{"pain", "myelopathy", "histology"}`` from ``params["clinical"]``, validated (ValueError)."""
-    c = dict(params.get("clinical") or {})
-    unknown = set(c) - set(CLINICAL_KEYS)
-    if unknown:
-        raise ValueError(f"clinical: unknown key(s) {sorted(unknown)}; expected {list(CLINICAL_KEYS)}")
-    if c.get("pain") is not None and c["pain"] not in PAIN_VALUES:
-        raise ValueError(f"clinical.pain must be one of {PAIN_VALUES}, got {c['pain']!r}")
-    if c.get("myelopathy") is not None and not isinstance(c["myelopathy"], bool):
-        raise ValueError(f"clinical.myelopathy must be true or false, got {c['myelopathy']!r}")
-    if c.get("histology") is not None and not isinstance(c["histology"], str):
-        raise ValueError("clinical.histology must be a text")
-    return {k: c.get(k) for k in CLINICAL_KEYS}
+def clinical_inputs(overrides: dict | ClinicalInputs | None) -> ClinicalInputs:
+    """The ``clinical`` section as :class:`~.params.ClinicalInputs` (validated; unknown keys refused)."""
+    return overrides if isinstance(overrides, ClinicalInputs) else ClinicalInputs(**(overrides or {}))
 
 
 def approach_params(params: dict) -> ApproachParams:
@@ -129,7 +117,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
     if meas is None or tumor is None or meas.compartment is None:
         raise StageSkipped("no measured tumor: the approach needs the tumor and its compartment")
     prm = approach_params(ctx.params)
-    clinical = clinical_from_params(ctx.params)
+    clinical = clinical_inputs(ctx.params.get("clinical"))
     seg = ctx.result("segmentation")
     axis = np.asarray(meas.cord_axis_ras if meas.cord_axis_ras is not None else (0.0, 0.0, 1.0), float)
     cord, sac, verts = ctx.label("cord"), ctx.label("csf"), ctx.label("vertebrae")
@@ -139,7 +127,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
     progress(0.1, "SINS from imaging")
     sins = sins_from_imaging(levels_spanned=meas.levels_spanned, levels_reliable=bool(meas.tumor.get("levels_reliable")),
                              vertebrae=verts, vertebra_names=seg.level_names if seg is not None else {}, tumor=tumor,
-                             axis=axis, ct=ctx.volumes.get("ct"), canal_centres=canal, pain=clinical["pain"],
+                             axis=axis, ct=ctx.volumes.get("ct"), canal_centres=canal, pain=clinical.pain,
                              params=prm, cut_levels={int(v["index"]) for v in records
                                                      if v.get("body_cut_by_field_of_view")} if records else None).as_dict()
     progress(0.4, "epidural compression grade")
@@ -151,7 +139,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
     pos = tumor_position(tumor, cord, axis, sac=sac)
     exposure = _exposure_levels(tumor, records, axis, prm.exposure_margin_mm) if records else []
     advice = advise(_inputs(ctx, meas, pos, sins, bil, exposure, prm))
-    noms = noms_summary(bilsky_grade=bil["grade"], myelopathy=clinical["myelopathy"], histology=clinical["histology"],
+    noms = noms_summary(bilsky_grade=bil["grade"], myelopathy=clinical.myelopathy, histology=clinical.histology,
                         sins_total_range=tuple(sins["total_range"]))
     progress(0.8, "trajectory")
     trajectory = None
@@ -170,7 +158,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
                         f"SINS {sins['total']} ({sins['band']}): surgical consultation for stability (SINS >= 7)")
     if bil.get("category") == "high":
         warnings.append(f"high-grade epidural spinal cord compression (Bilsky {bil['grade']})")
-    section = {"compartment": meas.compartment, "clinical_inputs": clinical, "sins": sins, "bilsky": bil, "noms": noms,
+    section = {"compartment": meas.compartment, "clinical_inputs": dict(clinical.__dict__), "sins": sins, "bilsky": bil, "noms": noms,
                "position": pos, "advice": advice, "trajectory": trajectory, "note": SCHEMA_NOTE,
                "settings": _settings(prm)}
     progress(1.0, "approach planned")

@@ -19,6 +19,7 @@ PARSERS = {
     "tractography": "DTITractographyLib.params:TractographyParams.from_dict",
     "synthetic_ct_check": "SyntheticCTCheckLib.params:CheckParams.from_dict",
     "vessels": "SpinePlannerLib.vessels.params:VesselParams.from_dict",
+    "clinical": "SpinePlannerLib.approach.stage:clinical_inputs",
 }
 """Section -> parser (``module:callable`` or ``module:Class.method``) taking the overrides dict."""
 
