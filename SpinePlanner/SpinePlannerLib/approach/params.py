@@ -16,8 +16,11 @@ from SpinePlannerLib.core.param_checks import check_fraction, check_positive, ch
 class BoneQualityParams:
     """Lesion density on CT relative to the normal bone of neighbouring vertebrae (SINS bone lesion)."""
 
-    lytic_drop_hu: float = 100.0
-    """A lesion voxel is lytic when its HU is this far below the neighbours' median bone HU."""
+    lytic_loss_fraction: float = 0.5
+    """A lesion voxel is lytic when it has lost this share of the normal bone's density above soft
+    tissue: HU < soft + (1 - fraction) x (normal - soft), ``normal`` the neighbours' median bone HU."""
+    soft_tissue_hu: float = 40.0
+    """Soft-tissue density that fully lytic bone falls to (HU)."""
     blastic_rise_hu: float = 200.0
     """A lesion voxel is blastic when its HU is this far above the neighbours' median bone HU."""
     dominant_fraction: float = 0.7
@@ -29,7 +32,8 @@ class BoneQualityParams:
     """The lesion's bone part: tumor voxels within this distance of the involved vertebra."""
 
     def __post_init__(self):
-        check_range("lytic_drop_hu", self.lytic_drop_hu, 10.0, 1000.0)
+        check_fraction("lytic_loss_fraction", self.lytic_loss_fraction)
+        check_range("soft_tissue_hu", self.soft_tissue_hu, -100.0, 100.0)
         check_range("blastic_rise_hu", self.blastic_rise_hu, 10.0, 2000.0)
         check_fraction("dominant_fraction", self.dominant_fraction)
         check_fraction("minor_fraction", self.minor_fraction)

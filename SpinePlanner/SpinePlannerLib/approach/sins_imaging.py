@@ -142,27 +142,28 @@ def bone_lesion_element(ct: Volume | None, vertebrae: Volume, tumor: Volume, lev
                          source="imaging", evidence={"lesion_voxels": int(lesion.sum()), "normal_voxels": int(normal.sum())})
     ref = float(np.median(hu[normal]))
     vals = hu[lesion]
-    f_lytic = float(np.mean(vals < ref - p.lytic_drop_hu))
+    lytic_below = p.soft_tissue_hu + (1.0 - p.lytic_loss_fraction) * (ref - p.soft_tissue_hu)
+    f_lytic = float(np.mean(vals < lytic_below))
     f_blastic = float(np.mean(vals > ref + p.blastic_rise_hu))
+    evidence = {"lesion_median_hu": round(float(np.median(vals)), 1), "normal_bone_median_hu": round(ref, 1),
+                "lytic_below_hu": round(lytic_below, 1), "blastic_above_hu": round(ref + p.blastic_rise_hu, 1),
+                "lytic_fraction": round(f_lytic, 3), "blastic_fraction": round(f_blastic, 3),
+                "normal_levels": [lv.name for lv in levels if lv.index in neighbours]}
     if f_lytic >= p.dominant_fraction:
         finding = "lytic"
     elif f_blastic >= p.dominant_fraction:
         finding = "blastic"
-    elif f_lytic >= p.minor_fraction and f_blastic >= p.minor_fraction:
+    elif f_lytic >= p.minor_fraction or f_blastic >= p.minor_fraction:
         finding = "mixed"
-    elif f_lytic >= p.minor_fraction:
-        finding = "mixed" if f_blastic > 0.05 else "lytic"
     else:
-        finding = "blastic" if f_blastic >= p.minor_fraction else "mixed"
+        return undecided("bone_lesion", "the lesion's CT density does not differ from the neighbouring bone "
+                         "(infiltration without lysis or sclerosis?): grade it on the images", source="imaging",
+                         evidence=evidence)
     conf = "high" if max(f_lytic, f_blastic) >= p.dominant_fraction else "moderate"
-    if f_lytic < p.minor_fraction and f_blastic < p.minor_fraction:
-        conf = "low"
     return SinsElement(
         "bone_lesion", LESION_POINTS[finding], finding, conf,
-        evidence={"lesion_median_hu": round(float(np.median(vals)), 1), "normal_bone_median_hu": round(ref, 1),
-                  "lytic_fraction": round(f_lytic, 3), "blastic_fraction": round(f_blastic, 3),
-                  "normal_levels": [lv.name for lv in levels if lv.index in neighbours]},
-        rule=(f"voxels < normal - {p.lytic_drop_hu:g} HU lytic, > normal + {p.blastic_rise_hu:g} HU blastic; "
+        evidence=evidence,
+        rule=(f"voxels that lost >= {p.lytic_loss_fraction:g} of the normal bone's density above {p.soft_tissue_hu:g} HU lytic, > normal + {p.blastic_rise_hu:g} HU blastic; "
               f"lytic/blastic when >= {p.dominant_fraction:g} of the lesion, mixed when both >= {p.minor_fraction:g} "
               "(settings, not published cut-offs)"))
 
