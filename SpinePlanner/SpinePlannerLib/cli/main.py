@@ -96,6 +96,12 @@ def _add_plan_parser(sub) -> None:
     plan.add_argument("--out", required=True, metavar="DIR",
                       help="output folder, created or replaced as a whole (never one holding an input), "
                            "e.g. --out plan_out")
+    plan.add_argument("--pain", choices=("none", "occasional", "mechanical"),
+                      help="SINS pain (clinical; imaging cannot tell): none, occasional (not mechanical) or "
+                           "mechanical, e.g. --pain mechanical")
+    plan.add_argument("--myelopathy", choices=("yes", "no"), help="clinical myelopathy (NOMS neurologic), e.g. --myelopathy no")
+    plan.add_argument("--histology", metavar="TEXT", help="primary tumor histology for NOMS radiosensitivity, "
+                                                          "e.g. --histology 'renal cell carcinoma'")
     plan.add_argument("--no-scene", action="store_true", help="skip writing scene.mrb, e.g. --no-scene")
     plan.add_argument("--no-report", action="store_true", help="skip writing report.html and report.pdf, e.g. --no-report")
     export_cli.add_plan_option(plan)
@@ -167,6 +173,7 @@ def _cmd_plan(args, progress_factory) -> int:
     params = read_stage_params(args.params) if args.params else {}
     if args.level_anchor:
         params = merge_level_anchor(params, args.level_anchor)
+    params = _merge_clinical(params, args)
     inputs = CaseInputs(images=images, params=params, dwi=args.dwi, bval=args.bval, bvec=args.bvec, tumor_seg=args.tumor_seg,
                         cord_seg=args.cord_seg,
                         tumor_seed_ras=_parse_seed(args.tumor_seed) if args.tumor_seed else None)
@@ -175,6 +182,18 @@ def _cmd_plan(args, progress_factory) -> int:
     _report(args)
     export_after_plan(args, progress_factory)  # after the report: the export encapsulates report.pdf
     return EXIT_OK
+
+
+def _merge_clinical(params: dict, args) -> dict:
+    """``--pain/--myelopathy/--histology`` into the ``clinical`` section (over a --params file's)."""
+    from SpinePlannerLib.planning.params_file import validate_stage_params
+
+    given = {"pain": args.pain, "myelopathy": None if args.myelopathy is None else args.myelopathy == "yes",
+             "histology": args.histology}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return params
+    return validate_stage_params({**params, "clinical": {**params.get("clinical", {}), **given}})
 
 
 def _summary(plan: dict, out: Path) -> None:

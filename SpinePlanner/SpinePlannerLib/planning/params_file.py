@@ -28,6 +28,12 @@ dataclass docstrings):
 ``synthetic_ct_check``      :class:`SyntheticCTCheckLib.params.CheckParams` (groups
                             ``registration``, ``lesion``, ``classes``, ``bone``, ``voids``,
                             ``flags``; a field name that only one group has may be given flat)
+``approach``                :class:`SpinePlannerLib.approach.params.ApproachParams` (groups
+                            ``bone_quality``, ``collapse``, ``alignment``, ``posterolateral``,
+                            ``bilsky``: the cut-offs that turn SINS/Bilsky words into measurements)
+``clinical``                :class:`SpinePlannerLib.approach.params.ClinicalInputs` (``pain``,
+                            ``myelopathy``, ``histology``: what imaging cannot give; the CLI's
+                            ``--pain``, ``--myelopathy``, ``--histology`` write this section)
 ==========================  ==================================================================
 
 Nested groups are JSON objects; ``"group.field": value`` is the same as ``{"group": {"field":
@@ -53,6 +59,8 @@ SECTIONS = {
     "tractography": "DTITractographyLib.params:TractographyParams",
     "synthetic_ct_check": "SyntheticCTCheckLib.params:CheckParams",
     "vessels": "SpinePlannerLib.vessels.params:VesselParams",
+    "approach": "SpinePlannerLib.approach.params:ApproachParams",
+    "clinical": "SpinePlannerLib.approach.params:ClinicalInputs",
 }
 """Section -> its parameter dataclass (``module:Class``, imported when the section is used)."""
 

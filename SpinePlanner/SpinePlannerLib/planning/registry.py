@@ -51,6 +51,9 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("vessels", "SpinePlannerLib.vessels.stage:run",
               "vessel tree from angiography, tumor feeders, Adamkiewicz candidate",
               "SpinePlannerLib.mrml.vessels:add_vessel_result"),
+    StageSpec("approach", "SpinePlannerLib.approach.stage:run",
+              "SINS and Bilsky grade from imaging, NOMS, compartment-specific approach and trajectory",
+              "SpinePlannerLib.mrml.approach:add_approach_result"),
 )
 
 
