@@ -31,9 +31,9 @@ def painted_plan(shared_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("realct")
     nib.save(nib.Nifti1Image(hu.astype(np.int16), ct.affine), d / "ct.nii.gz")
     nib.save(nib.Nifti1Image(lesion.astype(np.uint8), ct.affine), d / "tumor.nii.gz")
-    (d / "params.json").write_text(json.dumps({"clinical": {"pain": "occasional"}}))
     rc = main(["--quiet", "plan", "--ct", str(d / "ct.nii.gz"), "--tumor-seg", str(d / "tumor.nii.gz"),
-               "--params", str(d / "params.json"), "--out", str(d / "out"), "--no-scene"])
+               "--pain", "occasional", "--myelopathy", "no", "--histology", "renal cell carcinoma",
+               "--out", str(d / "out"), "--no-scene", "--no-report"])
     assert rc == 0
     return json.loads((d / "out" / "plan.json").read_text())
 
@@ -51,3 +51,10 @@ def test_cut_neighbours_leave_collapse_and_alignment_open(painted_plan):
     assert set(s["undecided"]) == {"collapse", "alignment"}
     assert s["total_range"] == [6, 13] and s["band"] is None
     assert s["bands_possible"] == ["stable", "indeterminate", "unstable"]
+
+
+def test_clinical_options_reach_sins_and_noms(painted_plan):
+    a = painted_plan["approach"]
+    assert a["clinical_inputs"] == {"pain": "occasional", "myelopathy": False, "histology": "renal cell carcinoma"}
+    assert painted_plan["parameters"]["clinical"]["pain"] == "occasional"
+    assert a["noms"]["oncologic"]["radiosensitivity"] == "radioresistant" and a["noms"]["applicable"]

@@ -47,6 +47,8 @@ def test_intramedullary_tumor_gets_a_midline_myelotomy_and_no_idem_hint(planned)
     assert "hardness and exposure" not in s and "stability" not in s
     assert s["resectability"]["numbers"]["setzer_type"] == 1
     assert a["bilsky"]["grade"] is None and not a["bilsky"]["applicable"]
+    assert a["sins"]["applicable"] is False and a["noms"]["applicable"] is False
+    assert not any("SINS" in w for w in plan["warnings"])
     tr = a["trajectory"]
     d = np.asarray(tr["direction_ras"])
     assert d @ np.asarray(a["position"]["anterior_ras"]) > 0.9  # entry behind, pointing forward to the tumor

@@ -121,6 +121,8 @@ class SinsScore:
     """SINS elements with their total (or range of totals) and band(s)."""
 
     elements: list[SinsElement]
+    not_applicable: str | None = None
+    """Why SINS does not apply (no vertebra involved: SINS scores neoplastic disease of the column)."""
 
     def __post_init__(self):
         names = [e.name for e in self.elements]
@@ -156,6 +158,8 @@ class SinsScore:
         lo, hi = self.total_range
         bands = self.bands_possible
         return {
+            "applicable": self.not_applicable is None,
+            "reason": self.not_applicable or "",
             "elements": {e.name: e.as_dict() for e in self.elements},
             "complete": self.complete,
             "total": self.total,

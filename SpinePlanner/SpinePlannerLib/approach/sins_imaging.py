@@ -454,4 +454,6 @@ def sins_from_imaging(*, levels_spanned: list[str], levels_reliable: bool, verte
                                 margin_mm=prm.bone_quality.bone_margin_mm, cut_levels=cut_levels)
     elements += [bone_lesion_element(ct, vertebrae, tumor, levels, prm), collapse_element(levels, axis, prm),
                  alignment_element(levels, axis, prm), posterolateral_element(levels, axis, prm)]
-    return SinsScore(elements)
+    why = None if _involved(levels) else ("the tumor involves no vertebra: SINS scores neoplastic disease of the "
+                                          "spinal column (the elements are shown for completeness)")
+    return SinsScore(elements, not_applicable=why)

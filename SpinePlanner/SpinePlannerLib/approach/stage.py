@@ -126,8 +126,13 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
     pos = tumor_position(tumor, cord, axis, sac=sac)
     exposure = _exposure_levels(tumor, records, axis, prm.exposure_margin_mm) if records else []
     advice = advise(_inputs(ctx, meas, pos, sins, bil, exposure, prm))
-    noms = noms_summary(bilsky_grade=bil["grade"], myelopathy=clinical.myelopathy, histology=clinical.histology,
-                        sins_total_range=tuple(sins["total_range"]))
+    if meas.compartment == "extradural":
+        noms = {"applicable": True, **noms_summary(bilsky_grade=bil["grade"], myelopathy=clinical.myelopathy,
+                                                   histology=clinical.histology,
+                                                   sins_total_range=tuple(sins["total_range"]))}
+    else:
+        noms = {"applicable": False, "reason": "NOMS is a framework for metastatic (extradural) spine disease",
+                "framework_branches": [], "missing": []}
     progress(0.8, "trajectory")
     trajectory = None
     if pos.get("available"):
@@ -139,7 +144,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
         trajectory["corridor"] = next((s["suggestion"] for s in advice["suggestions"]
                                        if s["topic"] in ("myelotomy corridor", "position")), meas.compartment)
     warnings = []
-    if sins.get("surgical_consultation"):
+    if sins.get("surgical_consultation") and sins["applicable"]:
         warnings.append(f"SINS {sins['total_range'][0]}-{sins['total_range'][1]}: surgical consultation for stability "
                         "(SINS >= 7)" if sins["total"] is None else
                         f"SINS {sins['total']} ({sins['band']}): surgical consultation for stability (SINS >= 7)")

@@ -17,8 +17,9 @@ import SimpleITK as sitk
 LIBRARY_LOGGERS = ("nibabel", "nibabel.global", "pydicom", "dipy")
 """Loggers of libraries that print to stderr through the ``logging`` module."""
 
-DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
-"""Warning categories about library code rather than the case: silenced, not recorded."""
+DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
+"""Warning categories about library code rather than the case (ResourceWarning: a library left a temporary
+folder to the garbage collector): silenced, not recorded."""
 
 MAX_RECORDED = 20
 """At most this many distinct library warnings are kept per run."""

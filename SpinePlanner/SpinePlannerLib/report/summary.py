@@ -125,17 +125,33 @@ def _vessels_verdict(v: dict) -> dict:
 
 
 def _approach_verdicts(a: dict) -> list[dict]:
+    """SINS (total or range with its band(s)), Bilsky grade, NOMS branches and the approach advice."""
     out = []
     sins = a.get("sins") or {}
-    if isinstance(sins, dict) and sins.get("total") is not None:
-        out.append({"topic": "SINS", "text": f"{sins['total']} ({sins.get('band', '')})".replace(" ()", "")})
+    if sins.get("applicable") is False:
+        out.append({"topic": "SINS", "text": f"not applicable: {sins.get('reason', '')}"})
+    elif sins.get("total_range"):
+        lo, hi = sins["total_range"]
+        total = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        bands = "/".join(sins.get("bands_possible") or [])
+        open_ = f"; not decided from imaging: {', '.join(sins['undecided'])}" if sins.get("undecided") else ""
+        out.append({"topic": "SINS", "text": f"{total} ({bands}){open_}"})
     bilsky = a.get("bilsky") or {}
-    if isinstance(bilsky, dict) and bilsky.get("grade") is not None:
-        out.append({"topic": "Bilsky grade", "text": str(bilsky["grade"])})
-    for key in ("summary", "hint", "approach"):
-        if isinstance(a.get(key), str) and a[key]:
-            out.append({"topic": "approach", "text": a[key]})
-            break
+    if bilsky.get("grade") is not None:
+        out.append({"topic": "Bilsky grade", "text": f"{bilsky['grade']} ({bilsky.get('category')})"})
+    elif bilsky.get("reason"):
+        out.append({"topic": "Bilsky grade", "text": f"not graded: {bilsky['reason']}"})
+    branches = (a.get("noms") or {}).get("framework_branches") or []
+    if branches:
+        out.append({"topic": "NOMS", "text": "; ".join(branches)})
+    for s in (a.get("advice") or {}).get("suggestions", []):
+        if s.get("topic") != "exposure":
+            out.append({"topic": f"approach: {s['topic']}", "text": s["suggestion"]})
+    traj = a.get("trajectory")
+    if traj:
+        near = ", ".join(f"{k} {v} mm" for k, v in (traj.get("structures_within_clearance_mm") or {}).items())
+        out.append({"topic": "trajectory", "text": f"{traj['length_mm']} mm from the {traj['entry_basis']}"
+                    + (f"; within {traj['clearance_mm']} mm: {near}" if near else "")})
     return out
 
 
