@@ -513,6 +513,86 @@ class VesselParamsPack:
     register_to_ct: bool = True
 
 
+@parameterPack
+class ClinicalInputsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.ClinicalInputs` (same fields, types and defaults)."""
+
+    pain: Annotated[Optional[str], Choice(["none", "occasional", "mechanical"])] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
+    myelopathy: Optional[bool] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
+    histology: Optional[str] = None  # noqa: UP045 - parameterNodeWrapper needs typing.Optional
+
+
+@parameterPack
+class BoneQualityParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.BoneQualityParams` (same fields, types and defaults)."""
+
+    lytic_loss_fraction: float = 0.5
+    soft_tissue_hu: float = 40.0
+    blastic_rise_hu: float = 200.0
+    dominant_fraction: float = 0.7
+    minor_fraction: float = 0.15
+    bone_margin_mm: float = 2.0
+
+
+@parameterPack
+class CollapseParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.CollapseParams` (same fields, types and defaults)."""
+
+    collapse_min_fraction: float = 0.15
+    involved_body_fraction: float = 0.5
+    canal_radius_mm: float = 7.0
+
+
+@parameterPack
+class AlignmentParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.AlignmentParams` (same fields, types and defaults)."""
+
+    translation_mm: float = 4.0
+    kyphosis_excess_deg: float = 10.0
+    scoliosis_deg: float = 10.0
+
+
+@parameterPack
+class PosterolateralParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.PosterolateralParams` (same fields, types and defaults)."""
+
+    zone_front_mm: float = 9.0
+    zone_back_mm: float = 12.0
+    canal_half_width_mm: float = 7.0
+    zone_lateral_mm: float = 30.0
+    min_involved_ml: float = 0.1
+
+
+@parameterPack
+class BilskyParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.BilskyParams` (same fields, types and defaults)."""
+
+    sac_indentation_mm: float = 1.0
+    sac_deformation_fraction: float = 0.1
+    solidity_drop: float = 0.05
+    cord_abutment_mm: float = 1.0
+    cord_compression_fraction: float = 0.1
+    cord_flattening: float = 0.2
+    csf_ring_mm: float = 1.5
+    csf_visible_min_fraction: float = 0.1
+    epidural_band_mm: float = 5.0
+    min_epidural_mm2: float = 2.0
+    reference_gap_mm: float = 10.0
+
+
+@parameterPack
+class ApproachParamsPack:
+    """Mirror of :class:`SpinePlannerLib.approach.params.ApproachParams` (same fields, types and defaults)."""
+
+    bone_quality: BoneQualityParamsPack
+    collapse: CollapseParamsPack
+    alignment: AlignmentParamsPack
+    posterolateral: PosterolateralParamsPack
+    bilsky: BilskyParamsPack
+    exposure_margin_mm: float = 5.0
+    trajectory_clearance_mm: float = 3.0
+
+
 PARAMETER_MIRRORS = {
     "CordParamsPack": "SpinePlannerLib.segmentation.params.CordParams",
     "TumorParamsPack": "SpinePlannerLib.segmentation.params.TumorParams",
@@ -521,6 +601,13 @@ PARAMETER_MIRRORS = {
     "CystEdemaParamsPack": "SpinePlannerLib.segmentation.params.CystEdemaParams",
     "SegmentationParamsPack": "SpinePlannerLib.segmentation.params.SegmentationParams",
     "VesselParamsPack": "SpinePlannerLib.vessels.params.VesselParams",
+    "ClinicalInputsPack": "SpinePlannerLib.approach.params.ClinicalInputs",
+    "BoneQualityParamsPack": "SpinePlannerLib.approach.params.BoneQualityParams",
+    "CollapseParamsPack": "SpinePlannerLib.approach.params.CollapseParams",
+    "AlignmentParamsPack": "SpinePlannerLib.approach.params.AlignmentParams",
+    "PosterolateralParamsPack": "SpinePlannerLib.approach.params.PosterolateralParams",
+    "BilskyParamsPack": "SpinePlannerLib.approach.params.BilskyParams",
+    "ApproachParamsPack": "SpinePlannerLib.approach.params.ApproachParams",
 }
 """Parameter pack -> the Lib dataclass it mirrors (checked by the static tests)."""
 # END PARAMETER MIRRORS
@@ -546,8 +633,11 @@ class SpinePlannerParameterNode:
     measurements: vtkMRMLTableNode
     showVessels: bool = True
     exportFolder: pathlib.Path
+    exportDeidentify: bool = False
     segmentationParams: SegmentationParamsPack
     vesselParams: VesselParamsPack
+    clinicalInputs: ClinicalInputsPack
+    approachParams: ApproachParamsPack
 
 
 #
@@ -571,6 +661,7 @@ class SpinePlannerWidget(ParameterNodeWidget):
         self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
         self.ui.editSegmentationButton.connect("clicked(bool)", self.onEditSegmentationButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.exportNavigationButton.connect("clicked(bool)", self.onExportNavigationButton)
 
     def updateGui(self) -> None:
         """Button states, the seed place widget and vessel visibility follow the parameter node."""
@@ -585,6 +676,7 @@ class SpinePlannerWidget(ParameterNodeWidget):
             "Segment cord, thecal sac, vertebrae and the tumor (from the seed), then measure the tumor")
         self.ui.editSegmentationButton.enabled = pn.segmentation is not None
         self.ui.exportButton.enabled = self.logic.lastResult is not None and self.logic.exportFolderIsSet(pn)
+        self.ui.exportNavigationButton.enabled = self.ui.exportButton.enabled
         self.logic.showVesselModels(pn.showVessels)
 
     def _run(self, stages) -> None:
@@ -626,6 +718,11 @@ class SpinePlannerWidget(ParameterNodeWidget):
             path = self.logic.export(self._parameterNode)
             self.ui.statusLabel.text = _("Plan written to {path}").format(path=path)
 
+    def onExportNavigationButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            manifest = self.logic.exportForNavigation(self._parameterNode)
+            self.ui.statusLabel.text = _("Navigation export written to {out}").format(out=manifest.get("out", ""))
+
 
 #
 # SpinePlannerLogic
@@ -652,6 +749,15 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
                 return getattr(pn, role)
         return None
 
+    def exportForNavigation(self, pn) -> dict:
+        """Write the plan (:meth:`export`), then its DICOM objects and meshes into ``<folder>/export``
+        through :mod:`SpinePlannerLib.export.slicer_bridge`; returns the export manifest."""
+        from SpinePlannerLib.export.slicer_bridge import export_from_scene
+
+        plan_json = self.export(pn)
+        return export_from_scene(plan_json.parent, self.referenceVolume(pn), deidentify=pn.exportDeidentify,
+                                 dicom_database=getattr(slicer, "dicomDatabase", None))
+
     @staticmethod
     def exportFolderIsSet(pn) -> bool:
         return pn.exportFolder is not None and str(pn.exportFolder) not in ("", ".")
@@ -666,7 +772,7 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
             return False, _("Segmentation needs a T2, T1, contrast T1 or CT image.")
         if pn.tumorSeed is not None and pn.tumorSeed.GetNumberOfDefinedControlPoints() > 0 and not volumes:
             return False, _("The tumor seed needs an anatomical image (T2, T1, contrast T1 or CT).")
-        for pack in (pn.segmentationParams, pn.vesselParams):
+        for pack in (pn.segmentationParams, pn.vesselParams, pn.clinicalInputs, pn.approachParams):
             try:
                 toLibParameters(pack, PARAMETER_MIRRORS)
             except (ValueError, TypeError) as exc:
@@ -693,6 +799,8 @@ class SpinePlannerLogic(ScriptedLoadableModuleLogic):
         params = {
             "segmentation": toLibParameters(pn.segmentationParams, PARAMETER_MIRRORS),
             "vessels": toLibParameters(pn.vesselParams, PARAMETER_MIRRORS),
+            "clinical": toLibParameters(pn.clinicalInputs, PARAMETER_MIRRORS),
+            "approach": toLibParameters(pn.approachParams, PARAMETER_MIRRORS),
         }
         if self.lastResult is not None:
             self.lastResult.cleanup()

@@ -36,6 +36,7 @@ CHOICES = {
     ("SpinePlannerLib.vessels.params.VesselParams", "modality"): "MODALITIES",
     ("SpinePlannerLib.segmentation.params.SegmentationParams", "cord_engine"): "ENGINES",
     ("SpinePlannerLib.segmentation.params.SegmentationParams", "tumor_engine"): "ENGINES",
+    ("SpinePlannerLib.approach.params.ClinicalInputs", "pain"): "PAIN_VALUES",
 }
 
 ACRONYMS = {"fa": "FA", "hu": "HU", "asa": "ASA", "snr": "SNR", "roi": "ROI", "mri": "MRI", "ct": "CT",
@@ -393,6 +394,7 @@ def results_section(ui: Ui, extra=()):
 
 
 def spine_planner_ui():
+    from SpinePlannerLib.approach.params import ApproachParams, ClinicalInputs
     from SpinePlannerLib.segmentation.params import SegmentationParams
     from SpinePlannerLib.vessels.params import VesselParams
 
@@ -434,13 +436,28 @@ def spine_planner_ui():
     ]
     vessels = ui.collapsible("vesselsCollapsibleButton", "Vessels", ui.form("vesselsFormLayout", vessel_rows),
                              collapsed=True)
+    approach_rows = [
+        ui.params_section(ClinicalInputs, ["clinicalInputs"], "clinicalInputs",
+                          "Clinical inputs (SINS pain, NOMS myelopathy and histology)", collapsed=False),
+        ui.params_section(ApproachParams, ["approachParams"], "approachParams",
+                          "SINS / Bilsky measurement settings", collapsed=True),
+    ]
+    approach = ui.collapsible("approachCollapsibleButton", "Approach (SINS, Bilsky, NOMS)",
+                              ui.form("approachFormLayout", approach_rows), collapsed=True)
     export_rows = [("Export folder:", ui.widget("ctkDirectoryButton", "exportDirectoryButton",
                                                  [ui.prop("toolTip", "string", "plan.json, labels/ and the stages' "
                                                                                "export files are written here")],
                                                  "exportFolder")),
-                   ui.button("exportButton", "Export plan", "Write the last plan to the export folder", enabled=False)]
+                   ui.button("exportButton", "Export plan", "Write the last plan to the export folder", enabled=False),
+                   ("De-identify:", ui.widget("QCheckBox", "exportDeidentifyCheckBox",
+                                              [ui.prop("toolTip", "string", "Navigation export without patient "
+                                                                            "identifiers (new study, pseudonym)")],
+                                              "exportDeidentify")),
+                   ui.button("exportNavigationButton", "Export for navigation",
+                             "Write the plan, then DICOM SEG, RTSTRUCT, tract density, report page, STL/OBJ "
+                             "meshes and a glTF scene into <export folder>/export", enabled=False)]
     export = ui.collapsible("exportCollapsibleButton", "Export", ui.form("exportFormLayout", export_rows))
-    widgets = [inputs, segmentation, vessels,
+    widgets = [inputs, segmentation, vessels, approach,
                *progress_widgets(ui, "Plan", "Run every planning stage the inputs allow"),
                results_section(ui), export]
     return ui.document(widgets)
@@ -570,7 +587,8 @@ def cmake_text(name: str) -> str:
 
 MODULES = ("SpinePlanner", "DTITractography", "SyntheticCTCheck")
 MIRRORED = {
-    "SpinePlanner": ["SpinePlannerLib.segmentation.params.SegmentationParams", "SpinePlannerLib.vessels.params.VesselParams"],
+    "SpinePlanner": ["SpinePlannerLib.segmentation.params.SegmentationParams", "SpinePlannerLib.vessels.params.VesselParams",
+                     "SpinePlannerLib.approach.params.ClinicalInputs", "SpinePlannerLib.approach.params.ApproachParams"],
     "DTITractography": ["DTITractographyLib.params.TractographyParams"],
     "SyntheticCTCheck": ["SyntheticCTCheckLib.params.CheckParams"],
 }

@@ -384,7 +384,7 @@ def _flatten(prefix: str, value, rows: list) -> None:
         rows.append((prefix, str(value)))
 
 
-SUMMARY_SECTIONS = ("tumor", "cord", "vertebrae", "tractography", "synthetic_ct_check", "vessels")
+SUMMARY_SECTIONS = ("summary", "tumor", "cord", "vertebrae", "tractography", "synthetic_ct_check", "vessels")
 
 
 def measurement_rows(plan: dict, sections=SUMMARY_SECTIONS) -> list[tuple[str, str, str]]:
@@ -533,6 +533,9 @@ def plan_in_scene(scene, inputs: SceneInputs, *, logics: dict, app_logic=None, p
     progress(0.8, "merging the segmentation")
 
     target = _result_segmentation(scene, ctx, nodes, target, provenance, role_nodes.get(ctx.reference_role), logics)
+    from SpinePlannerLib.report.summary import build_summary
+
+    ctx.plan["summary"] = build_summary(ctx.plan)
     table = update_measurements_table(scene, ctx.plan, measurements)
     _remove_orphans(scene, before)
     for role, original in role_nodes.items():
