@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from SpinePlannerLib.core.geometry import (
+    field_of_view_mask,
     inside_from_coords,
     mask_fraction,
     resample,
@@ -202,3 +203,11 @@ def test_labels_to_grid_by_label_boxes_equals_per_label_full_grid(case):
     assert new.dtype == old.dtype
     assert np.array_equal(new, old)
     assert len(np.unique(new)) > 2
+
+
+@pytest.mark.parametrize("case", range(len(grid_pairs())))
+def test_field_of_view_mask_equals_resampled_ones(case):
+    a_src, s_src, a_tgt, s_tgt = grid_pairs()[case]
+    ones = Volume(np.ones(s_src, np.uint8), a_src)
+    assert np.array_equal(field_of_view_mask(s_src, a_src, a_tgt, s_tgt),
+                          old_resample(ones, a_tgt, s_tgt, order=0, cval=0) > 0)

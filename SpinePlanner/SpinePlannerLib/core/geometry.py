@@ -105,6 +105,20 @@ def sample_box(data: np.ndarray, origin, m: np.ndarray, box: tuple[slice, ...], 
         out[box[0].start - o[0]:box[0].stop - o[0], box[1].start - o[1]:box[1].stop - o[1], k0 - o[2]:k1 - o[2]] = vals
 
 
+def field_of_view_mask(source_shape, source_affine, target_affine, target_shape) -> np.ndarray:
+    """Which voxels of a target grid lie inside a source grid (at most half a voxel outside,
+    :func:`inside_from_coords`): what resampling a ones image with ``cval=0`` gives, computed
+    from the index map over the target voxels that can overlap the source only."""
+    m = target_to_source_index_map(source_affine, target_affine)
+    shape = tuple(int(s) for s in target_shape)
+    out = np.zeros(shape, bool)
+    box = _box_of(m, np.full(3, -1.0), np.asarray(source_shape[:3], float), shape)
+    if box is not None:
+        sample_box(np.ones((1, 1, 1), bool), (0, 0, 0), m, box, order=0, fov_shape=source_shape[:3], cval=False,
+                   out=out)
+    return out
+
+
 def resample(source: Volume, target_affine, target_shape, *, order: int = 1, cval: float = 0.0) -> np.ndarray:
     """Sample ``source`` at the voxel centres of a target grid.
 
@@ -147,9 +161,7 @@ def resample(source: Volume, target_affine, target_shape, *, order: int = 1, cva
     if order > 1:  # the spline prefilter is global: sample the whole grid, then keep the field of view
         full = ndimage.affine_transform(arr.astype(np.float32), m[:3, :3], offset=m[:3, 3], output_shape=shape,
                                         order=order, mode="nearest", prefilter=True)
-        fov = np.zeros(shape, np.uint8)
-        sample_box(np.ones((1, 1, 1), np.uint8), (0, 0, 0), m, box, order=0, fov_shape=n, cval=0, out=fov)
-        full[fov == 0] = cval
+        full[~field_of_view_mask(n, source.affine, target_affine, shape)] = cval
         return full
     lo, hi = _source_crop(m, box, n)
     crop = arr[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]

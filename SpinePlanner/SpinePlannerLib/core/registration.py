@@ -63,6 +63,28 @@ def crop_around(volume: Volume, center_ras, radius_mm: float) -> Volume:
     return crop_volume(volume, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
 
 
+REACH_MARGIN_MM = 30.0
+"""How far (mm) beyond the moving region's bounding box the fixed image is kept for the
+metric: more than any misalignment rigid registration is meant to correct plus the smoothing
+kernels (3 sigma of at most 2 mm)."""
+
+
+def reachable_part(fixed: Volume, moving_part: Volume, *, margin_mm: float = REACH_MARGIN_MM) -> Volume:
+    """The index box of ``fixed`` covering ``moving_part``'s field of view (world bounding box)
+    plus ``margin_mm``: the only voxels the metric can sample. ``fixed`` itself when that box
+    is the whole image (then the registration is exactly as without cropping; otherwise the
+    mutual-information histogram range is that of the box, which is what the metric sees)."""
+    lo, hi = moving_part.bounds_ras()
+    corners = np.array([[a, b, c] for a in (lo[0] - margin_mm, hi[0] + margin_mm)
+                        for b in (lo[1] - margin_mm, hi[1] + margin_mm) for c in (lo[2] - margin_mm, hi[2] + margin_mm)])
+    ijk = fixed.ras_to_ijk(corners)
+    start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, np.asarray(fixed.shape3) - 1)
+    stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, start + 1, fixed.shape3)
+    if np.all(start == 0) and np.all(stop == np.asarray(fixed.shape3)):
+        return fixed
+    return crop_volume(fixed, tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True)))
+
+
 # ---------------------------------------------------------------- parameters and result
 
 @dataclass
@@ -312,8 +334,9 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     progress(0.05, "rigid registration (mutual information)")
     # ITK maps points of its fixed image into its moving image: the ITK fixed image is ``moving``
     # (cropped around the focus), so the optimised transform is moving world -> fixed world.
-    itk_fixed = _float_image(crop_around(moving, focus, radius + 10.0) if radius > 0 else moving)
-    itk_moving = _float_image(fixed)
+    moving_part = crop_around(moving, focus, radius + 10.0) if radius > 0 else moving
+    itk_fixed = _float_image(moving_part)
+    itk_moving = _float_image(reachable_part(fixed, moving_part))
     lps_center = (LPS_TO_RAS[:3, :3] @ (focus if focus is not None else fixed.ijk_to_ras(
         (np.asarray(fixed.shape3) - 1) / 2.0)))
     transform = sitk.Euler3DTransform()
