@@ -211,3 +211,25 @@ def test_field_of_view_mask_equals_resampled_ones(case):
     ones = Volume(np.ones(s_src, np.uint8), a_src)
     assert np.array_equal(field_of_view_mask(s_src, a_src, a_tgt, s_tgt),
                           old_resample(ones, a_tgt, s_tgt, order=0, cval=0) > 0)
+
+
+def test_robust_range_of_a_view_samples_what_the_raveled_copy_samples():
+    from SpinePlannerLib.segmentation.common import robust_range
+
+    arr = np.random.default_rng(5).normal(size=(90, 80, 70)).astype(np.float32)
+    view = np.transpose(arr, (2, 0, 1))[::-1]
+    flat = view.ravel()[:: view.size // 400_000]
+    assert robust_range(view) == tuple(float(v) for v in np.percentile(flat, [1.0, 99.0]))
+    assert robust_range(arr) == tuple(float(v) for v in np.percentile(arr.ravel()[:: arr.size // 400_000], [1.0, 99.0]))
+
+
+def test_extra_shrink_samples_a_fine_image_at_the_coarser_voxel_size():
+    from SpinePlannerLib.core.registration import extra_shrink
+
+    def vol(sp):
+        return Volume(np.zeros((4, 4, 4), np.float32), affine_from_ras_geometry([0, 0, 0], sp, np.eye(3)))
+
+    assert extra_shrink(vol([0.5, 0.5, 0.5]), vol([1.0, 1.0, 1.0])) == 2
+    assert extra_shrink(vol([0.8, 0.8, 0.8]), vol([1.0, 1.0, 1.0])) == 1  # the phantoms: unchanged
+    assert extra_shrink(vol([1.0, 1.0, 1.0]), vol([0.5, 0.5, 0.5])) == 1
+    assert extra_shrink(vol([0.3, 0.3, 0.9]), vol([1.0, 1.0, 2.0])) == 1  # coarsest metric voxel counts
