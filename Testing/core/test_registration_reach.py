@@ -74,3 +74,16 @@ def test_registration_in_a_large_field_recovers_the_motion_as_in_the_small_one()
         err = r.moving_to_fixed_ras @ np.append(focus, 1.0) - motion @ np.append(focus, 1.0)
         assert np.linalg.norm(err[:3]) < 0.3
     assert np.allclose(r_small.moving_to_fixed_ras[:3, :3], r_big.moving_to_fixed_ras[:3, :3], atol=5e-3)
+
+
+def test_bone_surface_distance_on_every_second_voxel_is_close_to_the_full_one():
+    from SpinePlannerLib.core.registration import bone_surface_distance_mm
+
+    fine = _bones((112, 112, 100), (0.5, 0.5, 0.5), np.eye(3), (-28, -28, -25))
+    shifted = Volume(fine.array, fine.affine.copy())
+    shifted.affine[:3, 3] += (0.0, 1.0, 0.0)  # bone 1 mm apart along A
+    full = bone_surface_distance_mm(fine, shifted, bone_hu=250.0)
+    half = bone_surface_distance_mm(fine, shifted, bone_hu=250.0, step=2)
+    assert full is not None and half is not None
+    assert abs(half - full) < 0.25
+    assert bone_surface_distance_mm(fine, fine, bone_hu=250.0, step=2) == 0.0

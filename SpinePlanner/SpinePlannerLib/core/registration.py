@@ -239,15 +239,20 @@ def _surface(mask: np.ndarray) -> np.ndarray:
 
 
 def bone_surface_distance_mm(a: Volume, b: Volume, *, bone_hu: float, center_ras=None,
-                             radius_mm: float = 0.0) -> float | None:
+                             radius_mm: float = 0.0, step: int = 1) -> float | None:
     """Mean symmetric distance (mm) between the bone surfaces of ``a`` and ``b``.
 
     Both volumes must be in the same world frame. ``b`` is resampled onto the grid of ``a``
-    (cropped to ``radius_mm`` around ``center_ras`` when both are given); only the region
-    covered by both images counts. Returns None when either has no bone there.
+    (cropped to ``radius_mm`` around ``center_ras`` when both are given, and keeping every
+    ``step``-th voxel along each axis); only the region covered by both images counts. Returns
+    None when either has no bone there.
     """
     if center_ras is not None and radius_mm > 0:
         a = crop_around(a, center_ras, radius_mm)
+    if step > 1:  # every ``step``-th voxel of ``a`` (a grid no finer than ``b``'s, see extra_shrink)
+        affine = a.affine.copy()
+        affine[:3, :3] *= step
+        a = Volume(a.array[::step, ::step, ::step], affine, a.name, dict(a.meta))
     s = resample(b, a.affine, a.shape3, order=1, cval=np.nan)
     cover = np.isfinite(s)
     ma = (a.array >= bone_hu) & cover
@@ -326,9 +331,11 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     focus = None if focus_ras is None else np.asarray(focus_ras, float)
     radius = params.focus_radius_mm if focus is not None else 0.0
 
+    shrink = extra_shrink(moving, fixed)
+
     def residual(transform_ras):
         return bone_surface_distance_mm(moved(moving, transform_ras), fixed, bone_hu=params.residual_bone_hu,
-                                        center_ras=focus, radius_mm=radius)
+                                        center_ras=focus, radius_mm=radius, step=shrink)
 
     identity = np.eye(4)
     if moving.same_grid(fixed, tol_mm=params.same_grid_tol_mm):
@@ -349,7 +356,9 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
         (np.asarray(fixed.shape3) - 1) / 2.0)))
     transform = sitk.Euler3DTransform()
     transform.SetCenter(tuple(float(v) for v in lps_center))
-    initial_metric = _evaluate(itk_fixed, itk_moving, transform, params)
+    # the metric's values are reported at the finest level's sampling (see extra_shrink)
+    itk_eval = sitk.Shrink(itk_fixed, [shrink] * 3) if shrink > 1 else itk_fixed
+    initial_metric = _evaluate(itk_eval, itk_moving, transform, params)
 
     reg = sitk.ImageRegistrationMethod()
     _metric_setup(reg, params)
@@ -357,7 +366,7 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
                                                  numberOfIterations=params.max_iterations,
                                                  relaxationFactor=0.7, gradientMagnitudeTolerance=1e-8)
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([f * extra_shrink(moving_part, fixed) for f in params.shrink_factors])
+    reg.SetShrinkFactorsPerLevel([f * shrink for f in params.shrink_factors])
     reg.SetSmoothingSigmasPerLevel(list(params.smoothing_sigmas_mm))
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(transform, inPlace=True)
@@ -372,7 +381,7 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     except RuntimeError as exc:
         raise ValueError(f"rigid registration of {mname} to {fname} failed: {str(exc).splitlines()[0]}") from None
     progress(0.8, "registration residual")
-    final_metric = _evaluate(itk_fixed, itk_moving, transform, params)
+    final_metric = _evaluate(itk_eval, itk_moving, transform, params)
     m_ras = LPS_TO_RAS @ _itk_affine(transform) @ LPS_TO_RAS
     result = RigidRegistration("rigid mutual information", m_ras, residual(m_ras), residual(identity),
                                final_metric, initial_metric, iterations[0],
