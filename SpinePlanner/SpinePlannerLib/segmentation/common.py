@@ -143,8 +143,12 @@ def dice(a, b) -> float:
 def robust_range(values: np.ndarray) -> tuple[float, float]:
     """1st and 99th percentiles of ``values`` (a subsample for large arrays)."""
     a = np.asarray(values)
-    v = a.ravel() if a.size <= 400_000 else a.ravel()[:: a.size // 400_000] if a.flags.c_contiguous else (
-        a[np.unravel_index(np.arange(0, a.size, a.size // 400_000), a.shape)])  # same samples, no full copy
+    if a.size <= 400_000:
+        v = a.ravel()
+    elif a.flags.c_contiguous:
+        v = a.ravel()[:: a.size // 400_000]
+    else:  # the same samples as from the raveled copy, without copying the whole array
+        v = a[np.unravel_index(np.arange(0, a.size, a.size // 400_000), a.shape)]
     lo, hi = np.percentile(v, [1.0, 99.0])
     return float(lo), float(hi)
 
