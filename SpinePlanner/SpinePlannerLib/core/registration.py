@@ -118,7 +118,8 @@ class RigidRegistrationParams:
     max_iterations : int
         Optimiser iterations per resolution level.
     shrink_factors : tuple of int
-        Multi-resolution shrink factors (coarse to fine).
+        Multi-resolution shrink factors (coarse to fine), multiplied by :func:`extra_shrink`
+        when the metric image's voxels are less than half the other image's.
     smoothing_sigmas_mm : tuple of float
         Gaussian smoothing per level (mm), same length as ``shrink_factors``.
     residual_bone_hu : float
