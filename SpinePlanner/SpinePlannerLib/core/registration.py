@@ -75,6 +75,36 @@ def crop_around(volume: Volume, center_ras, radius_mm: float) -> Volume:
     return crop_volume(volume, tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)))
 
 
+REACH_MARGIN_MM = 30.0
+"""How far (mm) beyond the moving region's bounding box the fixed image is kept for the
+metric: more than any misalignment rigid registration is meant to correct plus the smoothing
+kernels (3 sigma of at most 2 mm)."""
+
+
+def reachable_part(fixed: Volume, moving_part: Volume, *, margin_mm: float = REACH_MARGIN_MM) -> Volume:
+    """The index box of ``fixed`` covering ``moving_part``'s field of view (world bounding box)
+    plus ``margin_mm``: the only voxels the metric can sample. ``fixed`` itself when that box
+    is the whole image (then the registration is exactly as without cropping; otherwise the
+    mutual-information histogram range is that of the box, which is what the metric sees)."""
+    lo, hi = moving_part.bounds_ras()
+    corners = np.array([[a, b, c] for a in (lo[0] - margin_mm, hi[0] + margin_mm)
+                        for b in (lo[1] - margin_mm, hi[1] + margin_mm) for c in (lo[2] - margin_mm, hi[2] + margin_mm)])
+    ijk = fixed.ras_to_ijk(corners)
+    start = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, np.asarray(fixed.shape3) - 1)
+    stop = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, start + 1, fixed.shape3)
+    if np.all(start == 0) and np.all(stop == np.asarray(fixed.shape3)):
+        return fixed
+    return crop_volume(fixed, tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True)))
+
+
+def extra_shrink(metric_image: Volume, other: Volume) -> int:
+    """Integer factor by which every level's shrink factor is multiplied so that the metric's
+    finest sampling grid is not finer than the coarser image (``floor(other's finest voxel /
+    metric image's coarsest voxel)``, at least 1): a 0.5 mm CT registered to a 1 mm synthetic
+    CT is sampled at 1 mm. 1 (no change) when the voxel sizes are within a factor of 2."""
+    return max(1, int(np.floor(float(np.min(other.spacing)) / float(np.max(metric_image.spacing)) + 1e-6)))
+
+
 # ---------------------------------------------------------------- parameters and result
 
 @dataclass
@@ -100,7 +130,8 @@ class RigidRegistrationParams:
     max_iterations : int
         Optimiser iterations per resolution level.
     shrink_factors : tuple of int
-        Multi-resolution shrink factors (coarse to fine).
+        Multi-resolution shrink factors (coarse to fine), multiplied by :func:`extra_shrink`
+        when the metric image's voxels are less than half the other image's.
     smoothing_sigmas_mm : tuple of float
         Gaussian smoothing per level (mm), same length as ``shrink_factors``.
     residual_bone_hu : float
@@ -222,15 +253,20 @@ def _surface(mask: np.ndarray) -> np.ndarray:
 
 
 def bone_surface_distance_mm(a: Volume, b: Volume, *, bone_hu: float, center_ras=None,
-                             radius_mm: float = 0.0) -> float | None:
+                             radius_mm: float = 0.0, step: int = 1) -> float | None:
     """Mean symmetric distance (mm) between the bone surfaces of ``a`` and ``b``.
 
     Both volumes must be in the same world frame. ``b`` is resampled onto the grid of ``a``
-    (cropped to ``radius_mm`` around ``center_ras`` when both are given); only the region
-    covered by both images counts. Returns None when either has no bone there.
+    (cropped to ``radius_mm`` around ``center_ras`` when both are given, and keeping every
+    ``step``-th voxel along each axis); only the region covered by both images counts. Returns
+    None when either has no bone there.
     """
     if center_ras is not None and radius_mm > 0:
         a = crop_around(a, center_ras, radius_mm)
+    if step > 1:  # every ``step``-th voxel of ``a`` (a grid no finer than ``b``'s, see extra_shrink)
+        affine = a.affine.copy()
+        affine[:3, :3] *= step
+        a = Volume(a.array[::step, ::step, ::step], affine, a.name, dict(a.meta))
     s = resample(b, a.affine, a.shape3, order=1, cval=np.nan)
     cover = np.isfinite(s)
     ma = (a.array >= bone_hu) & cover
@@ -309,9 +345,11 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     focus = None if focus_ras is None else np.asarray(focus_ras, float)
     radius = params.focus_radius_mm if focus is not None else 0.0
 
+    shrink = extra_shrink(moving, fixed)
+
     def residual(transform_ras):
         return bone_surface_distance_mm(moved(moving, transform_ras), fixed, bone_hu=params.residual_bone_hu,
-                                        center_ras=focus, radius_mm=radius)
+                                        center_ras=focus, radius_mm=radius, step=shrink)
 
     identity = np.eye(4)
     if moving.same_grid(fixed, tol_mm=params.same_grid_tol_mm):
@@ -325,13 +363,16 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     progress(0.05, "rigid registration (mutual information)")
     # ITK maps points of its fixed image into its moving image: the ITK fixed image is ``moving``
     # (cropped around the focus), so the optimised transform is moving world -> fixed world.
-    itk_fixed = _float_image(crop_around(moving, focus, radius + 10.0) if radius > 0 else moving)
-    itk_moving = _float_image(fixed)
+    moving_part = crop_around(moving, focus, radius + 10.0) if radius > 0 else moving
+    itk_fixed = _float_image(moving_part)
+    itk_moving = _float_image(reachable_part(fixed, moving_part))
     lps_center = (LPS_TO_RAS[:3, :3] @ (focus if focus is not None else fixed.ijk_to_ras(
         (np.asarray(fixed.shape3) - 1) / 2.0)))
     transform = sitk.Euler3DTransform()
     transform.SetCenter(tuple(float(v) for v in lps_center))
-    initial_metric = _evaluate(itk_fixed, itk_moving, transform, params)
+    # the metric's values are reported at the finest level's sampling (see extra_shrink)
+    itk_eval = sitk.Shrink(itk_fixed, [shrink] * 3) if shrink > 1 else itk_fixed
+    initial_metric = _evaluate(itk_eval, itk_moving, transform, params)
 
     reg = sitk.ImageRegistrationMethod()
     _metric_setup(reg, params)
@@ -339,7 +380,7 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
                                                  numberOfIterations=params.max_iterations,
                                                  relaxationFactor=0.7, gradientMagnitudeTolerance=1e-8)
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(params.shrink_factors))
+    reg.SetShrinkFactorsPerLevel([f * shrink for f in params.shrink_factors])
     reg.SetSmoothingSigmasPerLevel(list(params.smoothing_sigmas_mm))
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(transform, inPlace=True)
@@ -354,7 +395,7 @@ def register_rigid(moving: Volume, fixed: Volume, *, params: RigidRegistrationPa
     except RuntimeError as exc:
         raise ValueError(f"rigid registration of {mname} to {fname} failed: {str(exc).splitlines()[0]}") from None
     progress(0.8, "registration residual")
-    final_metric = _evaluate(itk_fixed, itk_moving, transform, params)
+    final_metric = _evaluate(itk_eval, itk_moving, transform, params)
     m_ras = LPS_TO_RAS @ _itk_affine(transform) @ LPS_TO_RAS
     result = RigidRegistration("rigid mutual information", m_ras, residual(m_ras), residual(identity),
                                final_metric, initial_metric, iterations[0],

@@ -14,7 +14,7 @@ from itertools import permutations
 import numpy as np
 from scipy import ndimage
 
-from SpinePlannerLib.core.geometry import resample, resample_mask_like
+from SpinePlannerLib.core.geometry import resample, resample_labels, resample_mask_like
 from SpinePlannerLib.core.volume import Volume
 
 
@@ -93,14 +93,7 @@ def labels_to_grid(labels: np.ndarray, grid: Volume, target: Volume) -> Volume:
     src = grid.with_array(labels)
     if src.same_grid(target):
         return src.with_array(labels.copy())
-    out = np.zeros(target.shape3, dtype=labels.dtype)
-    best = np.zeros(target.shape3, dtype=np.float32)
-    for value in np.unique(labels[labels > 0]):
-        frac = resample(grid.with_array((labels == value).astype(np.float32)), target.affine, target.shape3, order=1)
-        take = (frac >= 0.5) & (frac > best)
-        out[take] = value
-        best = np.maximum(best, frac)
-    return target.with_array(out)
+    return target.with_array(resample_labels(labels, grid.affine, target.affine, target.shape3))
 
 
 def largest_component(mask: np.ndarray, *, structure=None) -> np.ndarray:
@@ -149,9 +142,13 @@ def dice(a, b) -> float:
 
 def robust_range(values: np.ndarray) -> tuple[float, float]:
     """1st and 99th percentiles of ``values`` (a subsample for large arrays)."""
-    v = np.asarray(values).ravel()
-    if v.size > 400_000:
-        v = v[:: v.size // 400_000]
+    a = np.asarray(values)
+    if a.size <= 400_000:
+        v = a.ravel()
+    elif a.flags.c_contiguous:
+        v = a.ravel()[:: a.size // 400_000]
+    else:  # the same samples as from the raveled copy, without copying the whole array
+        v = a[np.unravel_index(np.arange(0, a.size, a.size // 400_000), a.shape)]
     lo, hi = np.percentile(v, [1.0, 99.0])
     return float(lo), float(hi)
 

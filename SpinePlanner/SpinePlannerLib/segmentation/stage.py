@@ -77,13 +77,14 @@ def _seed_in_sac(sac: Volume | None, seed_ras, *, slab_mm: float = 1.5) -> bool 
     None without a sac."""
     if sac is None:
         return None
-    from scipy.spatial import Delaunay
+    from scipy.spatial import ConvexHull, Delaunay
 
     pts = sac.ijk_to_ras(np.argwhere(sac.array > 0))
     near = pts[np.abs(pts[:, 2] - float(seed_ras[2])) <= slab_mm][:, :2]
     if len(near) < 4 or np.linalg.matrix_rank(near - near.mean(axis=0)) < 2:
         return False
-    return bool(Delaunay(near).find_simplex(np.asarray(seed_ras[:2], float)[None, :])[0] >= 0)
+    hull = near[ConvexHull(near).vertices]  # same hull; triangulating thousands of grid points is slow
+    return bool(Delaunay(hull).find_simplex(np.asarray(seed_ras[:2], float)[None, :])[0] >= 0)
 
 
 @dataclass

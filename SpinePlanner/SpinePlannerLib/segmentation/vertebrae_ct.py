@@ -71,7 +71,7 @@ from scipy import ndimage
 from scipy.signal import find_peaks
 from skimage.segmentation import watershed
 
-from SpinePlannerLib.core.geometry import resample
+from SpinePlannerLib.core.geometry import field_of_view_mask, resample
 from SpinePlannerLib.core.volume import Volume
 from SpinePlannerLib.planning.context import Progress, no_progress
 from SpinePlannerLib.segmentation.common import (
@@ -239,7 +239,7 @@ def _spine_aligned_grid(ct: Volume, axis, *, spacing_mm: float, min_spacing_mm: 
     aff[:3, :3] = rot * sp
     aff[:3, 3] = rot @ lo
     arr = resample(ct, aff, shape, order=1, cval=OUTSIDE_HU)
-    inside = resample(ct.with_array(np.ones(ct.shape3, np.uint8)), aff, shape, order=0, cval=0) > 0
+    inside = field_of_view_mask(ct.shape3, ct.affine, aff, shape)
     return Volume(arr.astype(np.float32), aff, ct.name, dict(ct.meta)), inside
 
 
