@@ -33,7 +33,7 @@ from SpinePlannerLib.cli.main import main
 from SpinePlannerLib.core.imageio import write_volume
 from SpinePlannerLib.core.volume import Volume
 
-BASE = ["--t2", "{d}/t2.nii.gz"]
+BASE = ["--t2", "{d}/t2.nii.gz", "--no-report"]
 
 
 @pytest.fixture(scope="module")

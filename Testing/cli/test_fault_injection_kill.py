@@ -26,11 +26,11 @@ def case(tmp_path_factory):
 
 
 def _old_args(c: Path) -> list[str]:  # previous result: no scene, no T1
-    return ["--t2", str(c / "t2.nii.gz"), "--tumor-seg", str(c / "tumor.nii.gz"), "--no-scene"]
+    return ["--t2", str(c / "t2.nii.gz"), "--tumor-seg", str(c / "tumor.nii.gz"), "--no-scene", "--no-report"]
 
 
 def _new_args(c: Path) -> list[str]:  # new result: T1 and a scene as well
-    return ["--t2", str(c / "t2.nii.gz"), "--t1", str(c / "t1.nii.gz"), "--tumor-seg", str(c / "tumor.nii.gz")]
+    return ["--t2", str(c / "t2.nii.gz"), "--t1", str(c / "t1.nii.gz"), "--tumor-seg", str(c / "tumor.nii.gz"), "--no-report"]
 
 
 def _state(out: Path, old: dict) -> str:

@@ -30,7 +30,7 @@ def dicom_plan(phantom_dir, tmp_path_factory):
     seed = ",".join(str(v) for v in json.loads((case / "truth.json").read_text())["tumor"]["centroid_ras"])
     args = ["--quiet", "plan", "--tumor-seed", seed, "--t2", str(series), "--t1", str(case / "t1.nii.gz"), "--ct", str(case / "ct.nii.gz"),
             "--dwi", str(case / "dwi.nii.gz"), "--bval", str(case / "dwi.bval"), "--bvec", str(case / "dwi.bvec"),
-            "--out", str(out), "--no-scene"]
+            "--out", str(out), "--no-scene", "--no-report"]
     assert main(args) == 0
     return out, series, case
 

@@ -17,7 +17,7 @@ from SpinePlannerLib.export.tract_density import tract_density
 def test_structure_table_matches_the_scene_colours_and_terminology():
     pytest.importorskip("slicer")
     from SpinePlannerLib.mrml.scene import STRUCTURE_COLORS
-    from SpinePlannerLib.segmentation.stage import TERMINOLOGY
+    from SpinePlannerLib.mrml.segmentation import TERMINOLOGY
 
     for key in base_keys():
         s = base_structure(key)

@@ -34,6 +34,10 @@ EXPECTED = {
         ("vtkMRMLModelNode", "Adamkiewicz candidate"), ("vtkMRMLModelNode", "Anterior spinal artery"),
         ("vtkMRMLMarkupsFiducialNode", "Feeder entry points"), ("vtkMRMLMarkupsFiducialNode", "Adamkiewicz junction"),
     },
+    "approach": {
+        ("vtkMRMLMarkupsLineNode", "Planned trajectory"),
+        ("vtkMRMLMarkupsFiducialNode", "Trajectory entry and target"),
+    },
 }
 """(class, name) of the data nodes each stage's result adds (display/storage nodes left out)."""
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from SpinePlannerLib.cli import main as cli
+from SpinePlannerLib.cli.main import main as cli
 from SpinePlannerLib.core.dwi_io import read_dwi
 from SpinePlannerLib.core.imageio import read_volume
 from SpinePlannerLib.phantom.case import PHANTOM_KINDS, gradient_table, write_phantom

@@ -47,7 +47,7 @@ def test_stage_writes_a_schema_valid_section_exports_and_scene_nodes(tmp_path, c
     assert section["setzer_type"] == 1 and section["reliable"] is True
     assert section["n_streamlines"] > 100
     exports = ctx.exports
-    assert set(exports) == {"tracts_trx", "tracts_tck", "tracts_vtp"}
+    assert set(exports) == {"tracts_trx", "tracts_tck", "tracts_vtp", "fa_map"}
     for rel in exports.values():
         assert (tmp_path / rel).is_file() and rel.startswith("tracts/")
     assert "cleavage plane likely" in section["resectability"]
