@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from batchcases import spineplan_cmd, worker_env
 
 from SpinePlannerLib.cli.main import main
