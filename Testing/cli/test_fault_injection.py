@@ -67,7 +67,7 @@ def case(tmp_path_factory):
     (d / "foreign").mkdir()
     (d / "foreign" / "thesis.docx").write_text("a surgeon's file\n")
     assert main(["--quiet", "plan", "--t2", str(d / "t2.nii.gz"), "--tumor-seg", str(d / "tumor.nii.gz"),
-                 "--out", str(d / "prev"), "--no-scene"]) == 0
+                 "--out", str(d / "prev"), "--no-scene", "--no-report"]) == 0
     return d
 
 
