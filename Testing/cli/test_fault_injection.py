@@ -218,7 +218,7 @@ def test_second_run_with_fewer_inputs_leaves_no_stale_files(case, capfd, tmp_pat
     assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--t1", str(case / "t1.nii.gz"), "--tumor-seg",
                           str(case / "tumor.nii.gz"), "--out", str(out)])[0] == 0
     assert (out / "scene.mrb").is_file()
-    assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--no-scene", "--out", str(out)])[0] == 0
+    assert _plan(capfd, ["--t2", str(case / "t2.nii.gz"), "--no-scene", "--no-report", "--out", str(out)])[0] == 0
     plan = json.loads((out / "plan.json").read_text())
     expected = {"plan.json", *plan["outputs"]["labels"].values()}
     assert set(tree_digest(out)) == expected  # exactly the new run's files
