@@ -118,6 +118,11 @@ def _axis_ratio(mask2d: np.ndarray) -> float | None:
     return float(np.sqrt(max(ev[0], 0.0) / ev[1])) if ev[1] > 0 else None
 
 
+def _sector(offsets: np.ndarray, n_dirs: int) -> np.ndarray:
+    """Direction sector (0..n_dirs-1) of in-plane offsets (N, 2) from a centre."""
+    return np.floor((np.arctan2(offsets[:, 1], offsets[:, 0]) + np.pi) / (2 * np.pi) * n_dirs).astype(int) % n_dirs
+
+
 def _csf_visible_fraction(cord: np.ndarray, csf: np.ndarray, ring_px: float, n_dirs: int = 36) -> float | None:
     """Share of ``n_dirs`` directions around the cord's centroid in which CSF lies within
     ``ring_px`` of the cord's surface."""
@@ -129,7 +134,7 @@ def _csf_visible_fraction(cord: np.ndarray, csf: np.ndarray, ring_px: float, n_d
         return 0.0
     c = np.argwhere(cord).mean(axis=0)
     pts = np.argwhere(ring) - c
-    ang = np.floor((np.arctan2(pts[:, 1], pts[:, 0]) + np.pi) / (2 * np.pi) * n_dirs).astype(int) % n_dirs
+    ang = _sector(pts, n_dirs)
     return float(len(np.unique(ang)) / n_dirs)
 
 
@@ -139,7 +144,7 @@ def _radial_profile(mask: np.ndarray, centre, pixel_mm: float, n_dirs: int = 36)
     pts = np.argwhere(mask) - np.asarray(centre, float)
     if len(pts) == 0:
         return np.full(n_dirs, np.nan)
-    ang = np.floor((np.arctan2(pts[:, 1], pts[:, 0]) + np.pi) / (2 * np.pi) * n_dirs).astype(int) % n_dirs
+    ang = _sector(pts, n_dirs)
     rad = np.hypot(pts[:, 0], pts[:, 1]) * pixel_mm
     prof = np.zeros(n_dirs)
     np.maximum.at(prof, ang, rad)

@@ -112,12 +112,20 @@ def levels_from_labels(vertebrae: Volume, names: dict[int, str], tumor: Volume, 
     return out
 
 
+def _mask_from_points(points: np.ndarray, grid: Volume) -> np.ndarray:
+    """Boolean mask on ``grid`` of RAS points that are voxel centres of that grid."""
+    out = np.zeros(grid.shape3, bool)
+    if points is not None and len(points):
+        out[tuple(np.rint(grid.ras_to_ijk(points)).astype(int).T)] = True
+    return out
+
+
 def _involved(levels: list[Level], min_ml: float = 0.05) -> list[Level]:
     return [lv for lv in levels if lv.involved_ml >= min_ml]
 
 
 # -- bone lesion -----------------------------------------------------------------------------------
-def bone_lesion_element(ct: Volume | None, vertebrae: Volume, tumor: Volume, levels: list[Level],
+def bone_lesion_element(ct: Volume | None, vertebrae: Volume, levels: list[Level],
                         params: ApproachParams) -> SinsElement:
     """Lytic / mixed / blastic from the lesion's CT density against neighbouring normal bone."""
     p = params.bone_quality
@@ -128,7 +136,7 @@ def bone_lesion_element(ct: Volume | None, vertebrae: Volume, tumor: Volume, lev
         return undecided("bone_lesion", "the tumor does not involve a labelled vertebra", source="imaging")
     lab = np.asarray(vertebrae.array)
     hu = resample(ct, vertebrae.affine, lab.shape, order=1, cval=-1000.0)
-    t_on = resample(tumor.with_array((tumor.array > 0).astype(np.float32)), vertebrae.affine, lab.shape, order=0) > 0.5
+    t_on = _mask_from_points(inv[0].tumor_all, vertebrae)  # the tumor as levels_from_labels put it on this grid
     spacing = np.linalg.norm(vertebrae.affine[:3, :3], axis=0)
     inv_mask = np.isin(lab, [lv.index for lv in inv])
     lesion = t_on & (ndimage.distance_transform_edt(~inv_mask, sampling=spacing) <= p.bone_margin_mm)
@@ -452,7 +460,7 @@ def sins_from_imaging(*, levels_spanned: list[str], levels_reliable: bool, verte
         return SinsScore(elements)
     levels = levels_from_labels(vertebrae, vertebra_names, tumor, canal_centres=canal_centres,
                                 margin_mm=prm.bone_quality.bone_margin_mm, cut_levels=cut_levels)
-    elements += [bone_lesion_element(ct, vertebrae, tumor, levels, prm), collapse_element(levels, axis, prm),
+    elements += [bone_lesion_element(ct, vertebrae, levels, prm), collapse_element(levels, axis, prm),
                  alignment_element(levels, axis, prm), posterolateral_element(levels, axis, prm)]
     why = None if _involved(levels) else ("the tumor involves no vertebra: SINS scores neoplastic disease of the "
                                           "spinal column (the elements are shown for completeness)")

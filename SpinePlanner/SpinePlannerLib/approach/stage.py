@@ -19,8 +19,9 @@ from SpinePlannerLib.approach.params import ApproachParams, ClinicalInputs
 from SpinePlannerLib.approach.position import tumor_position
 from SpinePlannerLib.approach.sins_imaging import sins_from_imaging
 from SpinePlannerLib.approach.trajectory import plan_trajectory
-from SpinePlannerLib.core.params import from_dict
+from SpinePlannerLib.core.params import from_dict, to_dict
 from SpinePlannerLib.core.volume import Volume
+from SpinePlannerLib.measurement.lesion import levels_spanned
 from SpinePlannerLib.planning.context import PlanContext, Progress, StageResult, StageSkipped
 
 SCHEMA_NOTE = "decision support: pre-filled from imaging with the measurements, rules and sources behind each item"
@@ -35,14 +36,6 @@ class ApproachResult(StageResult):
 
     def to_plan(self) -> dict[str, dict]:
         return {"approach": self.section}
-
-
-def _exposure_levels(tumor: Volume, vertebrae: list[dict], axis, margin_mm: float) -> list[str]:
-    """Levels whose body S range overlaps the tumor's S range widened by ``margin_mm``, cranial first."""
-    pts = tumor.ijk_to_ras(np.argwhere(tumor.array > 0))
-    lo, hi = pts[:, 2].min() - margin_mm, pts[:, 2].max() + margin_mm
-    rows = sorted((v for v in vertebrae if v.get("body_s_range_mm")), key=lambda v: -np.mean(v["body_s_range_mm"]))
-    return [v["name"] for v in rows if v["body_s_range_mm"][0] <= hi and v["body_s_range_mm"][1] >= lo]
 
 
 def _corridor_direction(compartment: str, pos: dict, sins: dict) -> np.ndarray:
@@ -124,7 +117,7 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
     bil = bilsky_grade(tumor, sac, cord, axis, bone=bone, params=prm.bilsky).as_dict(prm.bilsky)
     progress(0.6, "position in the canal")
     pos = tumor_position(tumor, cord, axis, sac=sac)
-    exposure = _exposure_levels(tumor, records, axis, prm.exposure_margin_mm) if records else []
+    exposure = levels_spanned(tumor, records, margin_mm=prm.exposure_margin_mm) if records else []
     advice = advise(_inputs(ctx, meas, pos, sins, bil, exposure, prm))
     if meas.compartment == "extradural":
         noms = {"applicable": True, **noms_summary(bilsky_grade=bil["grade"], myelopathy=clinical.myelopathy,
@@ -152,12 +145,6 @@ def run(ctx: PlanContext, progress: Progress) -> ApproachResult:
         warnings.append(f"high-grade epidural spinal cord compression (Bilsky {bil['grade']})")
     section = {"compartment": meas.compartment, "clinical_inputs": dict(clinical.__dict__), "sins": sins, "bilsky": bil, "noms": noms,
                "position": pos, "advice": advice, "trajectory": trajectory, "note": SCHEMA_NOTE,
-               "settings": _settings(prm)}
+               "settings": to_dict(prm)}
     progress(1.0, "approach planned")
     return ApproachResult(warnings=warnings, section=section, trajectory=trajectory)
-
-
-def _settings(prm: ApproachParams) -> dict:
-    from dataclasses import asdict
-
-    return asdict(prm)

@@ -227,13 +227,14 @@ def slab_areas_mm2(mask: Volume, axis, *, origin_ras=None) -> dict[int, float]:
     return {int(v): float(c * vox_mm3 / thick) for v, c in zip(vals, counts, strict=True)}
 
 
-def levels_spanned(tumor: Volume, vertebrae: list[dict]) -> list[str]:
+def levels_spanned(tumor: Volume, vertebrae: list[dict], *, margin_mm: float = 0.0) -> list[str]:
     """Names of the vertebrae whose body cranio-caudal range (``body_s_range_mm``, RAS S) overlaps
-    the tumor's S range (voxel centres +- half a voxel), cranial first (CLINICAL.md section 8)."""
+    the tumor's S range (voxel centres +- half a voxel, widened by ``margin_mm`` at each pole, e.g.
+    the bone exposure beyond the tumor), cranial first (CLINICAL.md section 8)."""
     pts = mask_points_ras(tumor)
     if len(pts) == 0:
         return []
-    half = voxel_extent_along(tumor, SUPERIOR) / 2.0
+    half = voxel_extent_along(tumor, SUPERIOR) / 2.0 + margin_mm
     lo, hi = pts[:, 2].min() - half, pts[:, 2].max() + half
     out = []
     for v in sorted(vertebrae, key=lambda v: -np.mean(v.get("body_s_range_mm", [0, 0]))):
